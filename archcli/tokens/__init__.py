@@ -1,0 +1,7 @@
+from .doc import Doc, Span, Token
+from .strings import StringStore, hash_string
+from .tokenizer import Tokenizer
+from .vectors import Vectors, read_word2vec_text
+from .vocab import Vocab
+
+__all__ = ["Doc", "Span", "Token", "StringStore", "hash_string", "Tokenizer", "Vectors", "Vocab", "read_word2vec_text"]
