@@ -1,0 +1,74 @@
+"""Shared CLI plumbing: dotted overrides, GPU setup, and turning user errors into exit 1."""
+import functools
+import sys
+from typing import Any, Callable, Dict, List
+
+import srsly
+import typer
+from wasabi import msg
+
+from ..errors import ArchcliError
+
+COMMAND_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def parse_overrides(args: List[str]) -> Dict[str, Any]:
+    """`--paths.train x --training.max_steps 10 --flag` → {"paths.train": "x", …}.
+
+    Values are read as JSON when they parse (numbers, booleans, lists), else as strings.
+    """
+    result: Dict[str, Any] = {}
+    args = list(args)
+    while args:
+        opt = args.pop(0)
+        if not opt.startswith("--"):
+            raise ArchcliError(f"unexpected argument '{opt}'; overrides look like --section.key value")
+        name = opt[2:]
+        if "=" in name:
+            name, value = name.split("=", 1)
+        elif not args or args[0].startswith("--"):
+            value = "true"
+        else:
+            value = args.pop(0)
+        if "." not in name:
+            raise ArchcliError(f"unknown option '{opt}'; config overrides need a dotted name like --paths.train")
+        name = name.replace("-", "_")
+        try:
+            result[name] = srsly.json_loads(value)
+        except ValueError:
+            result[name] = str(value)
+    return result
+
+
+def setup_gpu(gpu_id: int) -> None:
+    """Switch thinc (and torch through it) to GPU `gpu_id`; -1 keeps the CPU."""
+    if gpu_id is None or gpu_id < 0:
+        return
+    try:
+        from thinc.api import require_gpu
+
+        require_gpu(gpu_id)
+    except Exception as err:
+        raise ArchcliError(
+            f"--gpu-id {gpu_id}: no usable GPU ({err}). Install the GPU extra (pip install 'archcli[gpu]') "
+            "on a machine with CUDA, or drop --gpu-id to run on the CPU"
+        )
+    msg.info(f"Using GPU {gpu_id}")
+
+
+def user_errors(func: Callable) -> Callable:
+    """Print ArchcliError messages without a traceback and exit 1; Ctrl-C exits 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ArchcliError as err:
+            msg.fail(str(err))
+            sys.stderr.flush()
+            raise typer.Exit(1)
+        except KeyboardInterrupt:
+            msg.warn("Interrupted: the last saved model-best/model-last are intact")
+            raise typer.Exit(130)
+
+    return wrapper

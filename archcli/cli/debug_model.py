@@ -1,0 +1,26 @@
+from pathlib import Path
+
+import typer
+
+from . import app
+from ._util import COMMAND_SETTINGS, parse_overrides, setup_gpu, user_errors
+
+
+@app.command("debug-model", context_settings=COMMAND_SETTINGS)
+@user_errors
+def debug_model_cli(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., help="Config file", allow_dash=True),
+    component: str = typer.Argument(..., help="Name of the component to inspect"),
+    n_steps: int = typer.Option(5, "--steps", "-n", help="Training steps between the two reports"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+) -> None:
+    """Show a component's layer tree, then output/gradient statistics before and after training."""
+    from ..config import load_config
+    from ..debug_model import debug_model
+    from ..registry import ensure_populated
+
+    ensure_populated()
+    setup_gpu(gpu_id)
+    config = load_config(config_path, overrides=parse_overrides(ctx.args))
+    debug_model(config, component, n_steps=n_steps)

@@ -1,0 +1,38 @@
+from pathlib import Path
+from typing import Optional
+
+import typer
+from wasabi import msg
+
+from . import app
+from ._util import user_errors
+
+
+@app.command("init-config")
+@user_errors
+def init_config_cli(
+    output_file: Path = typer.Argument(..., help="Where to write the config ('-' for stdout)", allow_dash=True),
+    pipeline: str = typer.Option("tagger", "--pipeline", "-p", help="Comma-separated components, e.g. tok2vec,tagger"),
+    optimize: str = typer.Option("efficiency", "--optimize", "-o", help="efficiency or accuracy"),
+    gpu: bool = typer.Option(False, "--gpu", "-G", help="Settings for training on a GPU"),
+    lang: str = typer.Option("en", "--lang", "-l"),
+    vectors: Optional[str] = typer.Option(None, "--vectors", "-V", help="Vectors file for accuracy configs"),
+    force: bool = typer.Option(False, "--force", "-F", help="Overwrite an existing file"),
+) -> None:
+    """Write a complete training config for the given components."""
+    from ..init_config import init_config
+
+    names = [name.strip() for name in pipeline.split(",") if name.strip()]
+    config = init_config(names, optimize=optimize, gpu=gpu, lang=lang, vectors=vectors)
+    text = config.to_str()
+    if str(output_file) == "-":
+        print(text)
+        return
+    if output_file.exists() and not force:
+        from ..errors import ArchcliError
+
+        raise ArchcliError("file exists; pass --force to overwrite", where=str(output_file))
+    output_file.parent.mkdir(parents=True, exist_ok=True)
+    output_file.write_text(text, encoding="utf8")
+    msg.good(f"Saved config to {output_file}")
+    msg.text(f"Train it with: archcli train {output_file} --output out --paths.train TRAIN --paths.dev DEV")

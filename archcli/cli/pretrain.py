@@ -1,0 +1,36 @@
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import app
+from ._util import COMMAND_SETTINGS, parse_overrides, setup_gpu, user_errors
+
+
+@app.command("pretrain", context_settings=COMMAND_SETTINGS)
+@user_errors
+def pretrain_cli(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., help="Config with a [pretraining] section", allow_dash=True),
+    output_dir: Path = typer.Argument(..., help="Directory for model{N}.bin weights and log.jsonl"),
+    resume_path: Optional[Path] = typer.Option(None, "--resume-path", "-r", help="Weights file to resume from"),
+    epoch_resume: Optional[int] = typer.Option(None, "--epoch-resume", "-er", help="Epoch number to resume at"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+) -> None:
+    """Pretrain a tok2vec layer on raw text (PretrainVectors / PretrainCharacters objectives)."""
+    from ..config import load_config
+    from ..errors import ConfigError
+    from ..registry import ensure_populated
+
+    ensure_populated()
+    setup_gpu(gpu_id)
+    config = load_config(config_path, overrides=parse_overrides(ctx.args))
+    if not config.get("pretraining"):
+        raise ConfigError("the config has no [pretraining] settings; `archcli init-config --pretraining` "
+                          "writes a block to start from", where=str(config_path))
+    try:
+        from ..training.pretraining import pretrain
+    except ImportError:
+        raise ConfigError("pretraining objectives are not available in this version of archcli",
+                          where="pretraining.objective")
+    pretrain(config, output_dir, resume_path=resume_path, epoch_resume=epoch_resume)

@@ -1,0 +1,38 @@
+from pathlib import Path
+from typing import Optional
+
+import typer
+from wasabi import msg
+
+from . import app
+from ._util import COMMAND_SETTINGS, parse_overrides, setup_gpu, user_errors
+
+
+@app.command("train", context_settings=COMMAND_SETTINGS)
+@user_errors
+def train_cli(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., help="Config file ('-' reads stdin)", allow_dash=True),
+    output_path: Optional[Path] = typer.Option(None, "--output", "-o", help="Directory for model-best/model-last"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+) -> None:
+    """Train a pipeline. Extra --section.key value options override the config."""
+    from ..config import load_config
+    from ..registry import ensure_populated
+    from ..training.loop import train
+
+    ensure_populated()
+    overrides = parse_overrides(ctx.args)
+    setup_gpu(gpu_id)
+    config = load_config(config_path, overrides=overrides)
+    if output_path is None:
+        msg.warn("No --output given: the trained pipeline will not be saved")
+    else:
+        msg.info(f"Saving to output directory: {output_path}")
+    nlp = train(config, output_path)
+    if output_path is not None:
+        msg.good(f"Saved pipeline to output directory: {output_path / 'model-last'}")
+    timing = nlp.meta.get("training", {})
+    if timing:
+        msg.text(f"Trained on {timing['train_words']} words in {timing['train_seconds']:.1f}s "
+                 f"({timing['train_words_per_second']:.0f} words/s)")

@@ -1,0 +1,33 @@
+"""Score a saved pipeline on gold data, read the way its own config reads its dev corpus."""
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+from thinc.api import Config
+
+from .config import interpolate_config, resolve_block
+from .errors import CorpusError
+from .language import load
+
+
+def evaluate(model_path: Union[str, Path], data_path: Union[str, Path], *, batch_size: Optional[int] = None) -> Dict[str, Any]:
+    nlp = load(model_path)
+    data_path = Path(data_path)
+    if not data_path.exists():
+        raise CorpusError("evaluation data not found", where=str(data_path))
+    reader = _dev_reader_block(nlp.config)
+    if data_path.suffix == ".spacy" or reader is None:
+        reader = {"@readers": "spacy.Corpus.v1"}
+    reader = dict(reader)
+    reader["path"] = str(data_path)
+    corpus = resolve_block({"corpus": reader}, "corpora.dev")["corpus"]
+    examples = list(corpus(nlp))
+    return nlp.evaluate(examples, batch_size=batch_size)
+
+
+def _dev_reader_block(config: Config) -> Optional[Dict[str, Any]]:
+    interpolated = interpolate_config(config)
+    dotted = interpolated.get("training", {}).get("dev_corpus", "corpora.dev")
+    node: Any = interpolated
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return dict(node) if isinstance(node, dict) and "@readers" in node else None

@@ -1,0 +1,289 @@
+"""The Pipeline ("nlp"): vocab, tokenizer and components built from a config.
+
+It runs components over docs, updates them on batches of examples, scores them, and saves
+itself as a model directory (config.cfg, meta.json, one folder of weights per component).
+"""
+import contextlib
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import srsly
+from thinc.api import Config, Model, Optimizer
+
+from . import __version__
+from .config import check_registered_names, interpolate_config, load_config, resolve_block
+from .errors import ArchcliError, ConfigError, ModelDirError
+from .ml.listener import Tok2VecListener
+from .pipeline.base import Pipe
+from .pipeline.factories import FACTORIES, get_factory
+from .pipeline.tok2vec import Tok2Vec
+from .registry import registry
+from .scoring import score_tokenization, score_token_attr
+from .tokens import Doc, Tokenizer, Vocab
+from .training.example import Example
+
+
+@registry.tokenizers("spacy.Tokenizer.v1")
+def create_tokenizer() -> Callable[["Pipeline"], Tokenizer]:
+    def make(nlp: "Pipeline") -> Tokenizer:
+        return Tokenizer(nlp.vocab)
+
+    return make
+
+
+registry.tokenizers.register("archcli.Tokenizer.v1", func=create_tokenizer)
+
+
+@registry.vectors("spacy.Vectors.v1")
+def create_vectors() -> Callable[[Vocab], None]:
+    return lambda vocab: None
+
+
+class Pipeline:
+    def __init__(self, vocab: Optional[Vocab] = None, *, config: Optional[Config] = None, batch_size: int = 1000) -> None:
+        self.vocab = vocab if vocab is not None else Vocab()
+        self.tokenizer = Tokenizer(self.vocab)
+        self.components: List[Tuple[str, Pipe]] = []
+        self.disabled: List[str] = []
+        self.config = config if config is not None else Config()
+        self.batch_size = batch_size
+        self.meta: Dict[str, Any] = {}
+
+    # --- building -----------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: Config, *, where: str = "config") -> "Pipeline":
+        """Build the pipeline that `[nlp]` and `[components]` describe (weights uninitialised)."""
+        filled = Config(config)
+        resolved = interpolate_config(config, where=where)
+        if "nlp" not in resolved:
+            raise ConfigError("config has no [nlp] section", where=where)
+        nlp_cfg = resolved["nlp"]
+        pipe_names = nlp_cfg.get("pipeline", [])
+        if not isinstance(pipe_names, list):
+            raise ConfigError("must be a list of component names", where="nlp.pipeline")
+        components = resolved.get("components", {})
+        tokenizer_block = nlp_cfg.get("tokenizer") or {"@tokenizers": "spacy.Tokenizer.v1"}
+        check_registered_names({"tokenizer": tokenizer_block}, "nlp")
+        nlp = cls(config=filled, batch_size=int(nlp_cfg.get("batch_size", 1000) or 1000))
+        nlp.tokenizer = resolve_block({"t": tokenizer_block}, "nlp")["t"](nlp)
+        for name in pipe_names:
+            if name not in components:
+                raise ConfigError(f"component '{name}' is in nlp.pipeline but has no [components.{name}] block",
+                                  where="nlp.pipeline")
+            block = dict(components[name])
+            if "source" in block and "factory" not in block:
+                raise ConfigError("sourcing components from another pipeline is not supported yet; use factory = …",
+                                  where=f"components.{name}.source")
+            if "factory" not in block:
+                raise ConfigError("missing 'factory' setting", where=f"components.{name}")
+            factory_name = block.pop("factory")
+            meta = _factory_or_error(factory_name, name)
+            merged = meta.default_config.merge(Config(block))
+            proc = meta.func(nlp, name, **resolve_block(merged, f"components.{name}"))
+            nlp.components.append((name, proc))
+            if "components" in filled and name in filled["components"]:
+                raw = Config(filled["components"][name])
+                raw.pop("factory", None)
+                filled["components"][name] = Config({"factory": factory_name}).merge(meta.default_config.merge(raw))
+        nlp.disabled = list(nlp_cfg.get("disabled", []) or [])
+        nlp._link_components()
+        return nlp
+
+    def _link_components(self) -> None:
+        """Connect every tok2vec component to the listeners in the components after it."""
+        for i, (name, proc) in enumerate(self.components):
+            if isinstance(proc, Tok2Vec):
+                proc.listener_map = {}
+                for _, downstream in self.components[i + 1 :]:
+                    proc.find_listeners(downstream)
+
+    # --- access -----------------------------------------------------------------------------
+    @property
+    def pipe_names(self) -> List[str]:
+        return [name for name, _ in self.components]
+
+    @property
+    def pipeline(self) -> List[Tuple[str, Pipe]]:
+        return [(n, p) for n, p in self.components if n not in self.disabled]
+
+    def get_pipe(self, name: str) -> Pipe:
+        for pipe_name, proc in self.components:
+            if pipe_name == name:
+                return proc
+        raise ArchcliError(f"no component named '{name}' in the pipeline; it has: {', '.join(self.pipe_names)}")
+
+    def has_pipe(self, name: str) -> bool:
+        return name in self.pipe_names
+
+    # --- running ----------------------------------------------------------------------------
+    def make_doc(self, text: str) -> Doc:
+        return self.tokenizer(text)
+
+    def __call__(self, text: Union[str, Doc]) -> Doc:
+        doc = self.make_doc(text) if isinstance(text, str) else text
+        for _, proc in self.pipeline:
+            doc = proc(doc)
+        return doc
+
+    def pipe(self, texts: Iterable[Union[str, Doc]], *, batch_size: Optional[int] = None) -> Iterator[Doc]:
+        batch_size = batch_size or self.batch_size
+        docs: Iterable[Doc] = (self.make_doc(t) if isinstance(t, str) else t for t in texts)
+        for _, proc in self.pipeline:
+            docs = proc.pipe(docs, batch_size=batch_size)
+        return iter(docs)
+
+    # --- training ---------------------------------------------------------------------------
+    def update(
+        self,
+        examples: List[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+        exclude: Iterable[str] = (),
+        annotates: Iterable[str] = (),
+    ) -> Dict[str, float]:
+        """One forward/backward pass of every trainable, non-excluded component.
+
+        With `sgd` given, weights are updated at once; the training loop passes None and calls
+        `finish_update` itself so it can accumulate gradients over several batches.
+        """
+        losses = {} if losses is None else losses
+        exclude = set(exclude)
+        annotates = set(annotates)
+        for name, proc in self.pipeline:
+            if name not in exclude and proc.is_trainable:
+                proc.update(examples, drop=drop, sgd=None, losses=losses)
+            if name in annotates:
+                docs = [eg.predicted for eg in examples]
+                proc.set_annotations(docs, proc.predict(docs))
+        if sgd is not None:
+            self.finish_update(sgd, exclude=exclude)
+        for _, proc in self.pipeline:
+            if isinstance(proc, Tok2Vec):
+                for listener in proc.listeners:
+                    listener.clear()
+        return losses
+
+    def finish_update(self, sgd: Optimizer, exclude: Iterable[str] = ()) -> None:
+        exclude = set(exclude)
+        for name, proc in self.pipeline:
+            if name not in exclude and proc.is_trainable:
+                proc.finish_update(sgd)
+
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], sgd: Optional[Optimizer] = None) -> Optimizer:
+        """Load vectors, learn labels and shapes from the examples, and build the optimizer."""
+        from .training.initialize import init_vocab_and_components
+
+        init_vocab_and_components(self, get_examples)
+        if sgd is None:
+            sgd = self.create_optimizer()
+        return sgd
+
+    def create_optimizer(self) -> Optimizer:
+        config = interpolate_config(self.config)
+        block = config.get("training", {}).get("optimizer", {"@optimizers": "Adam.v1"})
+        return resolve_block({"optimizer": block}, "training")["optimizer"]
+
+    @contextlib.contextmanager
+    def use_params(self, params: Optional[Dict]):
+        """Temporarily swap in e.g. the optimizer's parameter averages."""
+        if not params:
+            yield
+            return
+        with contextlib.ExitStack() as stack:
+            for _, proc in self.components:
+                if isinstance(getattr(proc, "model", None), Model):
+                    stack.enter_context(proc.model.use_params(params))
+            yield
+
+    # --- evaluation -------------------------------------------------------------------------
+    def evaluate(self, examples: Sequence[Example], *, batch_size: Optional[int] = None) -> Dict[str, Any]:
+        """Run the pipeline on blank copies of the examples' words and score against gold."""
+        examples = [Example(eg.reference.copy(annotations=False), eg.reference, eg.source) for eg in examples]
+        start = time.perf_counter()
+        docs = list(self.pipe((eg.predicted for eg in examples), batch_size=batch_size or self.batch_size))
+        elapsed = time.perf_counter() - start
+        n_words = sum(len(doc) for doc in docs)
+        scores: Dict[str, Any] = dict(score_tokenization(examples))
+        for name, proc in self.pipeline:
+            scores.update(proc.score(examples))
+        if "pos_acc" not in scores and any(eg.predicted.pos.any() for eg in examples):
+            scores.update(score_token_attr(examples, "pos"))
+        scores["speed"] = n_words / elapsed if elapsed > 0 else 0.0
+        return scores
+
+    # --- saving and loading -----------------------------------------------------------------
+    def to_disk(self, path: Union[str, Path]) -> None:
+        """Write the model directory atomically: a temporary sibling renamed into place."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+        old = path.parent / f".{path.name}.old-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        self.config.to_disk(tmp / "config.cfg")
+        meta = dict(self.meta)
+        meta.update(
+            {
+                "lang": self.config.get("nlp", {}).get("lang", "en"),
+                "pipeline": self.pipe_names,
+                "archcli_version": __version__,
+                "labels": {n: list(getattr(p, "labels", [])) for n, p in self.components if hasattr(p, "labels")},
+            }
+        )
+        srsly.write_json(tmp / "meta.json", meta)
+        if self.vocab.vectors.data.size:
+            (tmp / "vocab").mkdir()
+            self.vocab.vectors.to_disk(tmp / "vocab" / "vectors.npz")
+        for name, proc in self.components:
+            if hasattr(proc, "to_disk"):
+                proc.to_disk(tmp / name)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old.exists():
+            shutil.rmtree(old)
+
+
+def _factory_or_error(factory_name: str, name: str):
+    try:
+        return get_factory(factory_name)
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(factory_name, list(FACTORIES), n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else f" Known: {', '.join(sorted(FACTORIES))}"
+        raise ConfigError(f"unknown factory '{factory_name}'.{hint}", where=f"components.{name}.factory")
+
+
+def load(path: Union[str, Path], *, exclude: Iterable[str] = ()) -> Pipeline:
+    """Load a model directory written by `Pipeline.to_disk` (or `archcli train`)."""
+    from .tokens.vectors import Vectors
+
+    path = Path(path)
+    if not path.exists():
+        # A crash between the two renames of an atomic save leaves the previous model here.
+        olds = sorted(path.parent.glob(f".{path.name}.old-*")) if path.parent.exists() else []
+        if not olds:
+            raise ModelDirError("model directory does not exist", where=str(path))
+        path = olds[-1]
+    if not (path / "config.cfg").exists():
+        raise ModelDirError("not a model directory (no config.cfg)", where=str(path))
+    config = load_config(path / "config.cfg")
+    nlp = Pipeline.from_config(config, where=str(path / "config.cfg"))
+    if (path / "meta.json").exists():
+        nlp.meta = srsly.read_json(path / "meta.json")
+    if (path / "vocab" / "vectors.npz").exists():
+        nlp.vocab.set_vectors(Vectors.from_disk(path / "vocab" / "vectors.npz"))
+    for name, proc in nlp.components:
+        if name in exclude or not hasattr(proc, "from_disk"):
+            continue
+        if not (path / name).exists():
+            raise ModelDirError(f"no weights for component '{name}'", where=str(path / name))
+        proc.from_disk(path / name)
+    return nlp

@@ -1,0 +1,7 @@
+"""Pipeline components; importing this registers their factories."""
+from .base import Pipe, TrainablePipe
+from .factories import FACTORIES, factory, get_factory
+from .tagger import Tagger
+from .tok2vec import Tok2Vec
+
+__all__ = ["Pipe", "TrainablePipe", "FACTORIES", "factory", "get_factory", "Tagger", "Tok2Vec"]

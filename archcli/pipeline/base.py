@@ -1,0 +1,124 @@
+"""The component protocol: predict a batch, write annotations, and (if trainable) update."""
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+
+import srsly
+from thinc.api import Model, Optimizer, set_dropout_rate
+
+from ..errors import ModelDirError
+from ..tokens import Doc
+from ..training.example import Example
+
+
+class Pipe:
+    """A component that annotates docs in place. Subclasses implement predict/set_annotations."""
+
+    name: str = ""
+    model: Optional[Model] = None
+    is_trainable = False
+
+    def __call__(self, doc: Doc) -> Doc:
+        self.set_annotations([doc], self.predict([doc]))
+        return doc
+
+    def pipe(self, docs: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        batch: List[Doc] = []
+        for doc in docs:
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                self.set_annotations(batch, self.predict(batch))
+                yield from batch
+                batch = []
+        if batch:
+            self.set_annotations(batch, self.predict(batch))
+            yield from batch
+
+    def predict(self, docs: List[Doc]) -> Any:
+        raise NotImplementedError
+
+    def set_annotations(self, docs: List[Doc], predictions: Any) -> None:
+        raise NotImplementedError
+
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp=None, **kwargs) -> None:
+        pass
+
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        scorer = getattr(self, "scorer", None)
+        return scorer(examples, **kwargs) if scorer is not None else {}
+
+
+class TrainablePipe(Pipe):
+    """A component with a thinc model, a config dict (`cfg`, e.g. labels) and a loss."""
+
+    is_trainable = True
+
+    def __init__(self, vocab, model: Model, name: str, **cfg: Any) -> None:
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.cfg: Dict[str, Any] = dict(cfg)
+
+    def predict(self, docs: List[Doc]) -> Any:
+        return self.model.predict(docs)
+
+    def update(
+        self,
+        examples: List[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        losses = {} if losses is None else losses
+        losses.setdefault(self.name, 0.0)
+        docs = [eg.predicted for eg in examples]
+        if not any(len(doc) for doc in docs):
+            return losses
+        set_dropout_rate(self.model, drop)
+        scores, backprop = self.model.begin_update(docs)
+        loss, d_scores = self.get_loss(examples, scores)
+        backprop(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples: List[Example], scores: Any):
+        raise NotImplementedError
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        self.model.finish_update(sgd)
+
+    def use_params(self, params: Dict):
+        return self.model.use_params(params)
+
+    # --- serialisation: model weights plus the cfg as JSON ------------------------------
+    def to_disk(self, path: Union[str, Path]) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(path / "cfg", self.cfg)
+        (path / "model").write_bytes(self.model.to_bytes())
+
+    def from_disk(self, path: Union[str, Path]) -> "TrainablePipe":
+        path = Path(path)
+        if not (path / "model").exists():
+            raise ModelDirError(f"component '{self.name}' has no weights file", where=str(path / "model"))
+        if (path / "cfg").exists():
+            self.cfg.update(srsly.read_json(path / "cfg"))
+            self._after_cfg_loaded()
+        try:
+            self.model.from_bytes((path / "model").read_bytes())
+        except (ValueError, KeyError, TypeError) as err:
+            raise ModelDirError(
+                f"weights of component '{self.name}' do not fit the model its config builds: {err}",
+                where=str(path / "model"),
+            )
+        return self
+
+    def _after_cfg_loaded(self) -> None:
+        """Hook for components whose model needs something from cfg (e.g. label count)."""
+
+
+def dump_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True)

@@ -1,0 +1,150 @@
+"""The tagger component: one label per token into `Token.tag`."""
+from typing import Callable, Dict, Iterable, List, Optional
+
+import numpy
+from thinc.api import Model
+
+from ..errors import ArchcliError
+from ..tokens import Doc
+from ..training.example import Example
+from .base import TrainablePipe
+from .factories import factory
+
+DEFAULT_TAGGER_CONFIG = """
+[component]
+overwrite = false
+label_smoothing = 0.0
+neg_prefix = "!"
+scorer = {"@scorers":"spacy.tagger_scorer.v1"}
+
+[component.model]
+@architectures = "spacy.Tagger.v2"
+nO = null
+normalize = false
+
+[component.model.tok2vec]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = 96
+depth = 4
+embed_size = 2000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
+
+
+@factory(
+    "tagger",
+    default_config=DEFAULT_TAGGER_CONFIG,
+    default_score_weights={"tag_acc": 1.0},
+)
+def make_tagger(
+    nlp,
+    name: str,
+    model: Model,
+    overwrite: bool = False,
+    scorer: Optional[Callable] = None,
+    neg_prefix: str = "!",
+    label_smoothing: float = 0.0,
+) -> "Tagger":
+    return Tagger(nlp.vocab, model, name, overwrite=overwrite, scorer=scorer, neg_prefix=neg_prefix,
+                  label_smoothing=label_smoothing)
+
+
+class Tagger(TrainablePipe):
+    def __init__(
+        self,
+        vocab,
+        model: Model,
+        name: str = "tagger",
+        *,
+        overwrite: bool = False,
+        scorer: Optional[Callable] = None,
+        neg_prefix: str = "!",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__(vocab, model, name, labels=[], overwrite=overwrite, neg_prefix=neg_prefix,
+                         label_smoothing=label_smoothing)
+        self.scorer = scorer
+        self._label_keys = numpy.zeros((0,), dtype="uint64")
+
+    @property
+    def labels(self) -> List[str]:
+        return list(self.cfg["labels"])
+
+    def _after_cfg_loaded(self) -> None:
+        self._label_keys = numpy.asarray([self.vocab.strings.add(l) for l in self.labels], dtype="uint64")
+
+    def add_label(self, label: str) -> int:
+        if label in self.cfg["labels"]:
+            return 0
+        self.cfg["labels"].append(label)
+        self._after_cfg_loaded()
+        return 1
+
+    def predict(self, docs: List[Doc]) -> List[numpy.ndarray]:
+        if not any(len(doc) for doc in docs):
+            return [numpy.zeros((len(doc),), dtype="int64") for doc in docs]
+        scores = self.model.predict(docs)
+        xp = self.model.ops.xp
+        if not scores:
+            return []
+        lengths = [s.shape[0] for s in scores]
+        best = self.model.ops.to_numpy(xp.concatenate(scores).argmax(axis=1))
+        return numpy.split(best, numpy.cumsum(lengths)[:-1])
+
+    def set_annotations(self, docs: List[Doc], guesses: List[numpy.ndarray]) -> None:
+        keys = self._label_keys
+        for doc, guess in zip(docs, guesses):
+            if self.cfg["overwrite"]:
+                doc.tag[:] = keys[guess]
+            else:
+                unset = doc.tag == 0
+                doc.tag[unset] = keys[guess][unset]
+
+    def get_loss(self, examples: List[Example], scores):
+        """Squared-error gradient of the softmax against one-hot gold tags; missing tags ignored."""
+        ops = self.model.ops
+        xp = ops.xp
+        gold = numpy.concatenate([eg.reference.tag for eg in examples])
+        order = numpy.argsort(self._label_keys)
+        sorted_keys = self._label_keys[order]
+        pos = numpy.searchsorted(sorted_keys, gold).clip(0, max(len(sorted_keys) - 1, 0))
+        known = (sorted_keys[pos] == gold) if len(sorted_keys) else numpy.zeros(gold.shape, dtype=bool)
+        truth = numpy.where(known, order[pos], 0)
+        all_scores = xp.concatenate(scores)
+        n_labels = all_scores.shape[1]
+        smoothing = self.cfg.get("label_smoothing", 0.0)
+        target = xp.zeros_like(all_scores)
+        if smoothing:
+            target += smoothing / max(n_labels - 1, 1)
+            target[xp.arange(len(truth)), ops.asarray1i(truth)] = 1.0 - smoothing
+        else:
+            target[xp.arange(len(truth)), ops.asarray1i(truth)] = 1.0
+        d_scores = all_scores - target
+        d_scores *= ops.asarray(known, dtype="float32")[:, None]
+        loss = float((d_scores**2).sum())
+        lengths = [s.shape[0] for s in scores]
+        return loss, xp.split(d_scores, numpy.cumsum(lengths)[:-1].tolist())
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp=None,
+        labels: Optional[List[str]] = None,
+    ) -> None:
+        if labels is None:
+            seen = set()
+            for eg in get_examples():
+                seen.update(numpy.unique(eg.reference.tag).tolist())
+            seen.discard(0)
+            labels = sorted(self.vocab.strings.get_text(k) for k in seen)
+        if not labels:
+            raise ArchcliError(f"component '{self.name}' found no tags in the training data to learn")
+        self.cfg["labels"] = list(labels)
+        self._after_cfg_loaded()
+        doc_sample = [eg.reference for _, eg in zip(range(10), get_examples())]
+        label_sample = [self.model.ops.alloc2f(len(doc), len(labels)) for doc in doc_sample]
+        self.model.initialize(X=doc_sample, Y=label_sample)

@@ -1,0 +1,7 @@
+"""Readers, Example, batchers, loggers and the training loop."""
+from . import batchers, corpus, loggers  # noqa: F401
+from .conllu import read_conllu
+from .corpus import Corpus
+from .example import Example
+
+__all__ = ["Example", "Corpus", "read_conllu"]

@@ -1,0 +1,44 @@
+"""`[initialize]`: vectors into the vocab, then every component learns labels and shapes."""
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ..config import interpolate_config
+from ..errors import ArchcliError, ConfigError
+from ..tokens.vectors import Vectors, read_word2vec_text
+from .example import Example
+
+
+def load_vectors_into(nlp, vectors_path) -> None:
+    """`vectors` may be a .vec/.vec.gz text file or a model directory with vocab/vectors.npz."""
+    path = Path(vectors_path)
+    stored = path / "vocab" / "vectors.npz"
+    if path.is_dir() and stored.exists():
+        nlp.vocab.set_vectors(Vectors.from_disk(stored, name=path.name))
+    elif path.is_dir():
+        raise ConfigError(f"'{path}' is a directory without vocab/vectors.npz", where="initialize.vectors")
+    else:
+        nlp.vocab.set_vectors(read_word2vec_text(path, nlp.vocab.strings))
+
+
+def init_vocab_and_components(nlp, get_examples: Callable[[], Iterable[Example]]) -> None:
+    config = interpolate_config(nlp.config)
+    init_cfg = config.get("initialize", {}) or {}
+    vectors_path = init_cfg.get("vectors")
+    if vectors_path:
+        load_vectors_into(nlp, vectors_path)
+    component_cfgs = init_cfg.get("components", {}) or {}
+    for name, proc in nlp.components:
+        if not hasattr(proc, "initialize"):
+            continue
+        try:
+            proc.initialize(get_examples, nlp=nlp, **dict(component_cfgs.get(name, {}) or {}))
+        except ArchcliError:
+            raise
+        except ValueError as err:
+            # thinc reports incompatible widths as ValueErrors while inferring dimensions.
+            raise ConfigError(f"cannot initialise the model: {err}", where=f"components.{name}.model")
+    init_tok2vec = init_cfg.get("init_tok2vec")
+    if init_tok2vec:
+        from .pretrain import load_pretrained_tok2vec
+
+        load_pretrained_tok2vec(nlp, init_tok2vec, config)
