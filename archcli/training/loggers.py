@@ -18,7 +18,9 @@ def _score_columns(nlp, score_weights: Dict[str, Optional[float]]) -> List[str]:
 
 def console_logger(progress_bar: Union[bool, str, None] = False, console_output: bool = True,
                    output_file: Optional[str] = None):
-    def setup_printer(nlp, stdout: IO = sys.stdout, stderr: IO = sys.stderr) -> Tuple[LogStep, Finalize]:
+    def setup_printer(nlp, stdout: Optional[IO] = None, stderr: Optional[IO] = None) -> Tuple[LogStep, Finalize]:
+        stdout = stdout or sys.stdout
+        stderr = stderr or sys.stderr
         write = (lambda text: stdout.write(text + "\n")) if console_output else (lambda text: None)
         score_weights = nlp.meta.get("score_weights", {})
         trainable = [name for name, proc in nlp.pipeline if proc.is_trainable]

@@ -60,10 +60,12 @@ def train(
     config: Config,
     output_path: Optional[Path] = None,
     *,
-    stdout: IO = sys.stdout,
-    stderr: IO = sys.stderr,
+    stdout: Optional[IO] = None,
+    stderr: Optional[IO] = None,
 ) -> Pipeline:
     """Train the pipeline `config` describes; save model-best/model-last under `output_path`."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
     interpolated, T = resolve_training(config)
     fix_random_seed(T["seed"])
     nlp = Pipeline.from_config(config)
@@ -72,6 +74,7 @@ def train(
             if name not in nlp.pipe_names:
                 raise ConfigError(f"'{name}' is not a component of the pipeline ({', '.join(nlp.pipe_names)})",
                                   where=f"training.{key}")
+    _check_frozen_listeners(nlp, T)
     corpora = {"corpora": resolve_block(interpolated.get("corpora", {}), "corpora")}
     train_corpus = dot_to_object(corpora, T["train_corpus"])
     dev_corpus = dot_to_object(corpora, T["dev_corpus"])
@@ -119,6 +122,22 @@ def train(
     nlp.meta["training"] = _timing_meta(timings, time.perf_counter() - run_start)
     nlp.meta["performance"] = best["scores"]
     return nlp
+
+
+def _check_frozen_listeners(nlp: Pipeline, T: Dict[str, Any]) -> None:
+    """A frozen tok2vec feeds its listeners only if it annotates the docs during training."""
+    from ..pipeline.tok2vec import Tok2Vec
+
+    frozen, annotating = set(T["frozen_components"]), set(T["annotating_components"])
+    for name, proc in nlp.pipeline:
+        if isinstance(proc, Tok2Vec) and name in frozen and name not in annotating:
+            users = [c for c in proc.listener_map if c not in frozen]
+            if users:
+                raise ConfigError(
+                    f"'{name}' is frozen but {', '.join(users)} listen(s) to it; add '{name}' to "
+                    "training.annotating_components so its output reaches them",
+                    where="training.frozen_components",
+                )
 
 
 def train_while_improving(

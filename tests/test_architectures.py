@@ -1,0 +1,156 @@
+"""Every Tok2Vec/Tagger architecture of the spec, built from the spec's own example block."""
+import numpy
+import pytest
+from thinc.api import Config, Ragged
+
+from archcli import registry
+from archcli.tokens.vectors import read_word2vec_text
+
+from .spec_blocks import block_config, spec_blocks
+
+
+@pytest.fixture(scope="module")
+def blocks(spec_text):
+    return spec_blocks(spec_text)
+
+
+@pytest.fixture(scope="module")
+def real_vectors(vectors_path):
+    from archcli.tokens import Vocab
+
+    vocab = Vocab()
+    return read_word2vec_text(vectors_path, vocab.strings)
+
+
+def _docs_with_vectors(sample_docs, real_vectors):
+    sample_docs[0].vocab.set_vectors(real_vectors)
+    return sample_docs
+
+
+def _build(config: Config):
+    return registry.resolve(config)["model"]
+
+
+def _check_list_output(model, docs, width):
+    Y, backprop = model.begin_update(docs)
+    assert len(Y) == len(docs)
+    for y, doc in zip(Y, docs):
+        assert y.shape == (len(doc), width)
+        assert numpy.isfinite(y).all()
+    backprop([y * 0 + 1 for y in Y])
+    grads = [model.get_grad(p) if model.has_grad(p) else None for p in model.param_names]
+    return Y, grads
+
+
+def test_spec_has_all_issue_blocks(blocks):
+    for name in ["spacy.Tok2Vec.v2", "spacy.HashEmbedCNN.v2", "spacy.Tok2VecListener.v1", "spacy.MultiHashEmbed.v2",
+                 "spacy.CharacterEmbed.v2", "spacy.MaxoutWindowEncoder.v2", "spacy.MishWindowEncoder.v2",
+                 "spacy.TorchBiLSTMEncoder.v1", "spacy.StaticVectors.v2", "spacy.FeatureExtractor.v1", "spacy.Tagger.v2"]:
+        assert name in blocks, name
+
+
+def test_hash_embed_cnn(blocks, sample_docs):
+    model = _build(block_config(blocks["spacy.HashEmbedCNN.v2"]))
+    model.initialize(X=sample_docs)
+    _check_list_output(model, sample_docs, 96)
+    assert model.get_ref("embed") is not None and model.get_ref("encode") is not None
+
+
+def test_tok2vec_with_character_embed_and_maxout(blocks, sample_docs):
+    config = block_config(blocks["spacy.Tok2Vec.v2"])
+    config["model"]["embed"].update(block_config(blocks["spacy.CharacterEmbed.v2"])["model"])
+    config["model"]["encode"].update(block_config(blocks["spacy.MaxoutWindowEncoder.v2"])["model"])
+    model = _build(config)
+    model.initialize(X=sample_docs)
+    _check_list_output(model, sample_docs, 128)
+
+
+def test_character_embed_as_written_has_static_vectors_off(blocks, sample_docs):
+    # spaCy has no default for include_static_vectors; the spec block omits it and must resolve.
+    model = _build(block_config(blocks["spacy.CharacterEmbed.v2"]))
+    model.initialize(X=sample_docs)
+    _check_list_output(model, sample_docs, 128)
+
+
+def test_multi_hash_embed_with_static_vectors(blocks, sample_docs, real_vectors):
+    docs = _docs_with_vectors(sample_docs, real_vectors)
+    model = _build(block_config(blocks["spacy.MultiHashEmbed.v2"]))
+    model.initialize(X=docs)
+    _check_list_output(model, docs, 64)
+
+
+@pytest.mark.parametrize("name,width", [("spacy.MaxoutWindowEncoder.v2", 128), ("spacy.MishWindowEncoder.v2", 64),
+                                        ("spacy.TorchBiLSTMEncoder.v1", 64)])
+def test_encoders(blocks, name, width):
+    model = _build(block_config(blocks[name]))
+    rng = numpy.random.default_rng(0)
+    X = [rng.normal(size=(n, width)).astype("float32") for n in (5, 1, 9)]
+    model.initialize(X=X)
+    Y, backprop = model.begin_update(X)
+    assert [y.shape for y in Y] == [x.shape for x in X]
+    dX = backprop(Y)
+    assert [d.shape for d in dX] == [x.shape for x in X]
+
+
+def test_encoder_window_does_not_cross_docs(blocks):
+    # Padding by the receptive field: a doc's output is the same alone or in a batch.
+    model = _build(block_config(blocks["spacy.MaxoutWindowEncoder.v2"]))
+    rng = numpy.random.default_rng(1)
+    X = [rng.normal(size=(n, 128)).astype("float32") for n in (4, 6)]
+    model.initialize(X=X)
+    together = model.predict(X)
+    alone = model.predict([X[1]])
+    numpy.testing.assert_allclose(together[1], alone[0], rtol=1e-4, atol=1e-5)
+
+
+def test_static_vectors_block(blocks, sample_docs, real_vectors):
+    docs = _docs_with_vectors(sample_docs, real_vectors)
+    model = _build(block_config(blocks["spacy.StaticVectors.v2"]))
+    lengths = [len(d) for d in docs]
+    model.initialize(X=docs, Y=Ragged(numpy.zeros((sum(lengths), 32), dtype="f"), numpy.asarray(lengths, dtype="i")))
+    Y, backprop = model.begin_update(docs)
+    assert Y.data.shape == (sum(lengths), 32)
+    assert model.get_dim("nM") == 100
+    # Unknown words map to zero rows.
+    from archcli.tokens import Doc
+
+    unk = Doc(docs[0].vocab, ["qwzxv-not-a-word"])
+    assert not model.predict([unk]).data.any()
+    backprop(Y)
+    assert model.get_grad("W").shape == (32, 100)
+
+
+def test_static_vectors_without_table_is_a_clear_error(blocks, sample_docs):
+    from archcli.errors import ArchcliError
+
+    model = _build(block_config(blocks["spacy.StaticVectors.v2"]))
+    with pytest.raises(ArchcliError, match="vectors"):
+        model.initialize(X=sample_docs)
+
+
+def test_feature_extractor(blocks, sample_docs):
+    model = _build(block_config(blocks["spacy.FeatureExtractor.v1"]))
+    features = model.predict(sample_docs)
+    assert [f.shape for f in features] == [(len(d), 5) for d in sample_docs]
+    doc = sample_docs[0]
+    assert features[0].dtype == numpy.uint64
+    assert (features[0] == doc.to_array(["NORM", "PREFIX", "SUFFIX", "SHAPE", "ORTH"])).all()
+
+
+def test_tagger_block_with_normalize(blocks, sample_docs):
+    config = block_config(blocks["spacy.Tagger.v2"])
+    config["model"]["tok2vec"] = block_config(blocks["spacy.HashEmbedCNN.v2"])["model"]
+    config["model"]["normalize"] = True
+    model = _build(config)
+    model.initialize(X=sample_docs, Y=[numpy.zeros((len(d), 7), dtype="f") for d in sample_docs])
+    scores = model.predict(sample_docs)
+    assert [s.shape for s in scores] == [(len(d), 7) for d in sample_docs]
+    for s in scores:
+        if len(s):
+            numpy.testing.assert_allclose(s.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_spec_layers_also_resolve_as_layers():
+    # spaCy registers these as @layers; the spec writes @architectures: both work here.
+    for name in ["spacy.StaticVectors.v2", "spacy.FeatureExtractor.v1"]:
+        assert registry.has("layers", name) and registry.has("architectures", name)

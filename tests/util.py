@@ -1,0 +1,35 @@
+"""Small builders shared by the tests."""
+from pathlib import Path
+from typing import Dict, Optional
+
+from thinc.api import Config
+
+REPO = Path(__file__).resolve().parent.parent
+TAGGER_CFG = REPO / "configs" / "tagger.cfg"
+
+
+def tagger_config(train: Path, dev: Path, **overrides) -> Config:
+    from archcli.config import load_config
+
+    values: Dict[str, object] = {"paths.train": str(train), "paths.dev": str(dev)}
+    values.update(overrides)
+    return load_config(TAGGER_CFG, overrides=values)
+
+
+def write_conllu_slice(src: Path, dest: Path, start: int, n_sents: int) -> Path:
+    """Copy sentences [start, start + n_sents) of a CoNLL-U file to a temporary file."""
+    out = []
+    index = -1
+    block = []
+    with open(src, encoding="utf8") as file_:
+        for line in file_:
+            block.append(line)
+            if not line.strip():
+                index += 1
+                if start <= index < start + n_sents:
+                    out.extend(block)
+                block = []
+                if index >= start + n_sents:
+                    break
+    dest.write_text("".join(out), encoding="utf8")
+    return dest
