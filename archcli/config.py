@@ -86,7 +86,8 @@ def _validation_message(err: ConfigValidationError, prefix: str = "") -> str:
     for error in getattr(err, "errors", None) or []:
         loc = [str(p) for p in error.get("loc", [])]
         key = ".".join([prefix] + loc if prefix else loc) if (loc or prefix) else "config"
-        lines.append(f"{key}: {error.get('msg', '')}")
+        text = str(error.get("msg", "")).replace("at root: ", "")
+        lines.append(f"{key}: {text}")
     if not lines:
         text = str(err).strip()
         return f"{prefix}: {text}" if prefix else text

@@ -1,0 +1,29 @@
+# Two entry points for a fresh machine: `make demo` (train + evaluate a tagger on the shipped
+# samples) and `make test` (the test suite). Both create .venv and install everything first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARCHCLI := $(VENV)/bin/archcli
+DEMO_OUT ?= demo_output
+
+.PHONY: install demo test bench-tagger clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(ARCHCLI) train configs/tagger.cfg --output $(DEMO_OUT) --training.max_steps 300 --training.eval_frequency 50
+	$(ARCHCLI) evaluate $(DEMO_OUT)/model-best corpus_samples/conllu/dev.conllu --output $(DEMO_OUT)/metrics.json
+
+test: install
+	$(PY) -m pytest -q
+
+bench-tagger: install
+	$(PY) bench/bench_tagger.py
+
+clean:
+	rm -rf $(DEMO_OUT) build *.egg-info
