@@ -301,7 +301,9 @@ class DocBin:
         missing = [k for k in ("attrs", "tokens", "spaces", "lengths", "strings") if k not in msg]
         if missing:
             raise ValueError(f"not a DocBin: missing field(s) {', '.join(missing)}")
-        file_attrs = [int(a) for a in msg["attrs"]]
+        if not isinstance(msg["attrs"], list) or not all(isinstance(a, int) for a in msg["attrs"]):
+            raise ValueError("malformed DocBin: 'attrs' is not a list of attribute ids")
+        file_attrs = list(msg["attrs"])
         if A.ORTH not in file_attrs:
             raise ValueError("malformed DocBin: attrs has no ORTH column")
         lengths = numpy.frombuffer(_as_bytes(msg["lengths"], "lengths", 4), dtype="<i4")
@@ -442,7 +444,7 @@ def _unpack(data: bytes) -> Any:
     try:
         return srsly.msgpack_loads(payload)
     except Exception as e:  # msgpack raises a zoo of types on arbitrary bytes
-        raise ValueError(f"not a DocBin: bad msgpack data ({type(e).__name__}: {e})") from None
+        raise ValueError(f"not a DocBin: bad msgpack data ({type(e).__name__}{': ' if str(e) else ''}{e})") from None
 
 
 def _as_bytes(value: Any, field: str, itemsize: int) -> bytes:

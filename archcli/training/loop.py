@@ -159,7 +159,10 @@ def train_while_improving(
     results: List[Tuple[float, int]] = []
     words_seen = 0
     step_start = time.perf_counter()
+    before_update = T.get("before_update")
     for step, (epoch, batch) in enumerate(_epochs(train_examples, T["batcher"], int(T["max_epochs"]))):
+        if before_update is not None:
+            before_update(nlp, {"step": step, "epoch": epoch})
         dropout = next(dropouts)
         for sub in _subdivide(batch, accumulate):
             nlp.update(sub, drop=dropout, losses=losses, exclude=exclude, annotates=annotates)
