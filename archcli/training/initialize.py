@@ -16,6 +16,11 @@ def load_vectors_into(nlp, vectors_path) -> None:
         nlp.vocab.set_vectors(Vectors.from_disk(stored, name=path.name))
     elif path.is_dir():
         raise ConfigError(f"'{path}' is a directory without vocab/vectors.npz", where="initialize.vectors")
+    elif not path.exists():
+        hint = (" (spaCy package names such as en_core_web_lg cannot be loaded here)"
+                if "/" not in str(vectors_path) and not path.suffix else "")
+        raise ConfigError(f"vectors file '{vectors_path}' not found{hint}; give a word2vec/fastText .vec(.gz) "
+                          "file with --paths.vectors", where="initialize.vectors")
     else:
         nlp.vocab.set_vectors(read_word2vec_text(path, nlp.vocab.strings))
 
