@@ -121,6 +121,7 @@ def test_layout_matches_spacy_format():
     assert first[:, col[A.ENT_IOB]].tolist() == [3, 2, 2, 3, 1, 2, 2]
     assert tokens[7:, col[A.ENT_IOB]].tolist() == [2, 2, 2, 2]  # annotated, no entities
     assert tokens[7:, col[A.SENT_START]].view("int64").tolist() == [1, -1, 1, 0]
+    assert tokens[0, col[A.SENT_START]] == 1  # token 0 always starts a sentence, as spaCy writes it
     # Symbol strings are stored as spaCy's small symbol ids, everything else as the hash.
     assert first[:, col[A.POS]].tolist() == [90, 92, 101, 96, 96, 100, 97]
     assert first[1, col[A.ORTH]] == 432 and first[2, col[A.ORTH]] == 456  # "number", "_"

@@ -20,12 +20,13 @@ applies to any string, words included ("number", "mark", "root" are symbols), so
 translate between archcli's hashes and spaCy's keys at the file boundary, in both
 directions.
 """
+import functools
 import gzip
 import os
-import tempfile
+import secrets
 import zlib
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 import numpy
 import srsly
@@ -112,6 +113,27 @@ _SPAN_DTYPE = numpy.dtype(
 _ENTS_KNOWN = "ents_known"  # archcli's Doc flag for "NER-annotated, maybe with no entities"
 
 
+class _Msgpack:
+    """msgpack with srsly's extensions, set up once.
+
+    srsly's msgpack_dumps/loads look up their encoder plugins on every call, which costs far
+    more than packing one doc's span groups; a DocBin packs thousands of those.
+    """
+
+    def __init__(self) -> None:
+        self._packer = srsly.msgpack.Packer(use_bin_type=True)
+        hook = None
+        for decoder in srsly.msgpack_decoders.get_all().values():
+            hook = functools.partial(decoder, chain=hook)
+        self._pairs_hook = (lambda pairs: hook(dict(pairs))) if hook is not None else dict
+
+    def dumps(self, obj: Any) -> bytes:
+        return self._packer.pack(obj)
+
+    def loads(self, data: bytes, use_list: bool = True) -> Any:
+        return srsly.msgpack.unpackb(data, raw=False, use_list=use_list, object_pairs_hook=self._pairs_hook)
+
+
 def to_spacy_keys(keys: numpy.ndarray) -> numpy.ndarray:
     """Map archcli string hashes to spaCy's keys: symbol names get their symbol id."""
     keys = numpy.asarray(keys, dtype="uint64")
@@ -166,6 +188,9 @@ class DocBin:
         self.span_groups: List[bytes] = []
         self.user_data: List[Optional[bytes]] = []
         self.strings: Set[str] = set()
+        self._msgpack = _Msgpack()
+        self._known_keys: Set[int] = {0}  # hashes whose string is already in self.strings
+        self._morph_texts: Dict[int, str] = {0: ""}  # morph hash -> its canonical form
         for doc in docs:
             self.add(doc)
 
@@ -187,11 +212,15 @@ class DocBin:
             elif attr in (A.TAG, A.POS, A.DEP, A.LEMMA):
                 array[:, j] = getattr(doc, A.IDS_TO_NAMES[attr].lower())
             elif attr == A.MORPH:
-                array[:, j] = _normalized_morph_keys(doc)
+                array[:, j] = self._canonical_morph(doc)
             elif attr == A.HEAD:
                 array[:, j] = (doc.head.astype("int64") - numpy.arange(n)).view("uint64")
             elif attr == A.SENT_START:
-                array[:, j] = doc.sent_start.astype("int64").view("uint64")
+                # spaCy's docs always mark token 0 as a sentence start, and its reader
+                # reports whatever is stored there.
+                sent_start = doc.sent_start.astype("int64")
+                sent_start[:1] = 1
+                array[:, j] = sent_start.view("uint64")
             elif attr == A.ENT_IOB:
                 array[:, j] = ent_iob
             elif attr == A.ENT_TYPE:
@@ -204,7 +233,7 @@ class DocBin:
                 array[:, j] = doc.char_offsets[:-1]
             # ENT_ID: archcli spans carry no span id, so the column stays 0.
         string_cols = [j for j, attr in enumerate(self.attrs) if attr in _STRING_ATTRS]
-        self.strings.update(_texts(doc, array[:, string_cols]))
+        self._add_strings(doc, array[:, string_cols])
         array[:, string_cols] = to_spacy_keys(array[:, string_cols])
         if A.POS in self.attrs:
             _check_pos(doc, array[:, self.attrs.index(A.POS)])
@@ -215,7 +244,7 @@ class DocBin:
         self.span_groups.append(self._pack_span_groups(doc))
         if self.store_user_data:
             user_data = {k: v for k, v in doc.user_data.items() if k != _ENTS_KNOWN}
-            self.user_data.append(srsly.msgpack_dumps(user_data))
+            self.user_data.append(self._msgpack.dumps(user_data))
 
     def _pack_span_groups(self, doc: Doc) -> bytes:
         """spaCy's SpanGroups bytes: msgpack {SpanGroup bytes: [keys]}, or [] when empty."""
@@ -242,8 +271,29 @@ class DocBin:
             data = packed.tobytes()
             size = _SPAN_DTYPE.itemsize
             group = {"name": key, "attrs": {}, "spans": [data[i : i + size] for i in range(0, len(data), size)]}
-            msg.setdefault(srsly.msgpack_dumps(group), []).append(key)
-        return srsly.msgpack_dumps(msg)
+            msg.setdefault(self._msgpack.dumps(group), []).append(key)
+        return self._msgpack.dumps(msg)
+
+    def _add_strings(self, doc: Doc, keys: numpy.ndarray) -> None:
+        """Record the strings behind the hashes; every one must be in the doc's vocab."""
+        strings = doc.vocab.strings
+        new = [k for k in numpy.unique(keys).tolist() if k not in self._known_keys]
+        unknown = [k for k in new if k not in strings]
+        if unknown:
+            raise ValueError(f"doc has string hash(es) not in its vocab: {unknown[:5]}")
+        self.strings.update(strings.get_text(k) for k in new)
+        self._known_keys.update(new)
+
+    def _canonical_morph(self, doc: Doc) -> numpy.ndarray:
+        """doc.morph with every analysis in spaCy's canonical FEATS order."""
+        unique, inverse = numpy.unique(doc.morph, return_inverse=True)
+        strings = doc.vocab.strings
+        canon = self._morph_texts
+        for key in unique.tolist():
+            if key not in canon:
+                canon[key] = normalize_morph(strings.get_text(key))
+        keys = [strings.add(canon[k]) for k in unique.tolist()]
+        return numpy.asarray(keys, dtype="uint64")[inverse.reshape(-1)]
 
     def to_bytes(self) -> bytes:
         lengths = numpy.asarray([len(t) for t in self.tokens], dtype="<i4")
@@ -273,16 +323,16 @@ class DocBin:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         data = self.to_bytes()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        # A plain exclusive open (not mkstemp) so the file gets the usual umask permissions.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
-            with os.fdopen(fd, "wb") as file_:
+            with open(tmp, "xb") as file_:
                 file_.write(data)
                 file_.flush()
                 os.fsync(file_.fileno())
             os.replace(tmp, path)
         except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            tmp.unlink(missing_ok=True)
             raise
 
     # --- reading ------------------------------------------------------------------------
@@ -332,6 +382,7 @@ class DocBin:
         self.tokens = numpy.split(flat.reshape((n_tokens, len(file_attrs))), bounds) if n_docs else []
         self.spaces = numpy.split(spaces.astype("bool"), bounds) if n_docs else []
         self.strings = {str(s) for s in msg["strings"]}
+        self._known_keys = {0}
         self.cats = [dict(c or {}) for c in cats]
         self.flags = [dict(f or {}) for f in flags]
         self.span_groups = [bytes(b or b"") for b in span_groups]
@@ -351,6 +402,7 @@ class DocBin:
 
     def get_docs(self, vocab: Vocab) -> Iterator[Doc]:
         """Rebuild the docs over `vocab`; ValueError if the data is inconsistent."""
+        codec = _Msgpack()
         add = vocab.strings.add
         file_keys = numpy.asarray([add(s) for s in self.strings], dtype="uint64")
         n_cols = len(self.attrs)
@@ -397,10 +449,10 @@ class DocBin:
                 if iob.any() and not doc.ents:
                     doc.user_data[_ENTS_KNOWN] = True
             doc.cats = dict(self.cats[i])
-            doc.spans = _unpack_span_groups(doc, self.span_groups[i], i)
+            doc.spans = _unpack_span_groups(doc, self.span_groups[i], i, codec)
             if self.user_data[i] is not None:
                 try:
-                    doc.user_data.update(srsly.msgpack_loads(self.user_data[i], use_list=False))
+                    doc.user_data.update(codec.loads(self.user_data[i], use_list=False))
                 except Exception as e:
                     raise ValueError(f"doc {i}: bad user_data ({type(e).__name__})") from None
             start = end
@@ -464,17 +516,6 @@ def _per_doc(msg: Dict[str, Any], field: str, n_docs: int, default: Any) -> List
     return values
 
 
-def _texts(doc: Doc, keys: numpy.ndarray) -> List[str]:
-    """Strings behind the (nonzero) hashes; every one must be in the doc's vocab."""
-    strings = doc.vocab.strings
-    unique = numpy.unique(keys)
-    unique = unique[unique != 0]
-    unknown = [int(k) for k in unique if int(k) not in strings]
-    if unknown:
-        raise ValueError(f"doc has string hash(es) not in its vocab: {unknown[:5]}")
-    return [strings.get_text(int(k)) for k in unique]
-
-
 def _check_pos(doc: Doc, spacy_keys: numpy.ndarray) -> None:
     bad = (spacy_keys != 0) & ((spacy_keys < _UPOS_IDS[0]) | (spacy_keys > _UPOS_IDS[1]))
     if bad.any():
@@ -483,14 +524,6 @@ def _check_pos(doc: Doc, spacy_keys: numpy.ndarray) -> None:
             f"POS values {values} are not universal POS tags; spaCy's DocBin only stores "
             f"{', '.join(UNIVERSAL_POS)}"
         )
-
-
-def _normalized_morph_keys(doc: Doc) -> numpy.ndarray:
-    """doc.morph with every analysis in spaCy's canonical FEATS order."""
-    unique, inverse = numpy.unique(doc.morph, return_inverse=True)
-    strings = doc.vocab.strings
-    canon = [strings.add(normalize_morph(strings.get_text(int(k)))) if k else 0 for k in unique]
-    return numpy.asarray(canon, dtype="uint64")[inverse.reshape(-1)]
 
 
 def _entity_columns(doc: Doc) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
@@ -549,15 +582,15 @@ def _entities(doc: Doc, iob: numpy.ndarray, ent_type: numpy.ndarray, kb_id: nump
     ]
 
 
-def _unpack_span_groups(doc: Doc, data: bytes, i: int) -> Dict[str, List[Span]]:
+def _unpack_span_groups(doc: Doc, data: bytes, i: int, codec: _Msgpack) -> Dict[str, List[Span]]:
     """Span groups from spaCy's SpanGroups bytes (any 3.x layout: b'', [], [group], {group: keys})."""
     if not data or data == _EMPTY_SPAN_GROUPS:
         return {}
     try:
-        msg = srsly.msgpack_loads(data)
+        msg = codec.loads(data)
     except Exception as e:
         raise ValueError(f"doc {i}: bad span group data ({type(e).__name__})") from None
-    if isinstance(msg, list):  # before spaCy 3.3: a list of groups, keyed by their name
+    if isinstance(msg, list):  # older 3.x writers: a list of groups, keyed by their name
         items = [(group, None) for group in msg]
     elif isinstance(msg, dict):
         items = list(msg.items())
@@ -566,7 +599,7 @@ def _unpack_span_groups(doc: Doc, data: bytes, i: int) -> Dict[str, List[Span]]:
     out: Dict[str, List[Span]] = {}
     for group_bytes, keys in items:
         try:
-            group = srsly.msgpack_loads(group_bytes)
+            group = codec.loads(group_bytes)
             name = group["name"]
             raw = b"".join(group["spans"])
             keys = list(keys) if keys is not None else [name]
