@@ -1,7 +1,8 @@
 """Pipeline components; importing this registers their factories."""
 from .base import Pipe, TrainablePipe
 from .factories import FACTORIES, factory, get_factory
+from .parser import DependencyParser, EntityRecognizer
 from .tagger import Tagger
 from .tok2vec import Tok2Vec
 
-__all__ = ["Pipe", "TrainablePipe", "FACTORIES", "factory", "get_factory", "Tagger", "Tok2Vec"]
+__all__ = ["DependencyParser", "EntityRecognizer", "Pipe", "TrainablePipe", "FACTORIES", "factory", "get_factory", "Tagger", "Tok2Vec"]

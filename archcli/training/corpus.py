@@ -14,7 +14,7 @@ from ..registry import registry
 from .conllu import read_conllu
 from .example import Example
 
-CORPUS_SUFFIXES = (".spacy", ".conllu", ".jsonl")
+CORPUS_SUFFIXES = (".spacy", ".conllu", ".jsonl", ".iob", ".iob2")
 
 
 def walk_corpus(path: Union[str, Path], suffixes: Iterable[str]) -> List[Path]:
@@ -82,6 +82,11 @@ class Corpus:
         if path.name.endswith(".conllu"):
             for doc, line in read_conllu(path, nlp.vocab, n_sents=self.n_sents, tag_source=self.tag_source):
                 yield doc, f"{path}:{line}"
+        elif path.name.endswith((".iob", ".iob2")):
+            from .iob import read_iob
+
+            for doc, line in read_iob(path, nlp.vocab, n_sents=self.n_sents):
+                yield doc, f"{path}:{line}"
         elif path.name.endswith(".jsonl"):
             from .jsonl import read_annotated_jsonl
 
@@ -101,7 +106,7 @@ def create_docbin_reader(
     limit: int = 0,
     augmenter: Optional[Callable] = None,
 ) -> Callable[..., Iterator[Example]]:
-    """spaCy's corpus reader: `.spacy` files, plus `.conllu`/`.jsonl` chosen by extension."""
+    """spaCy's corpus reader: `.spacy` files, plus `.conllu`/`.iob2`/`.jsonl` chosen by extension."""
     return Corpus(path, limit=limit, max_length=max_length, gold_preproc=gold_preproc, augmenter=augmenter)
 
 
@@ -115,6 +120,14 @@ def create_conllu_reader(
 ) -> Callable[..., Iterator[Example]]:
     """CoNLL-U with `n_sents` sentences per doc; `tag_source="upos"` trains a UPOS tagger."""
     return Corpus(path, limit=limit, max_length=max_length, n_sents=n_sents, tag_source=tag_source)
+
+
+@registry.readers("archcli.IobCorpus.v1")
+def create_iob_reader(
+    path: Optional[str], n_sents: int = 10, max_length: int = 0, limit: int = 0
+) -> Callable[..., Iterator[Example]]:
+    """CoNLL-style NER (IOB, IOB2 or BILUO tags), `n_sents` sentences per doc."""
+    return Corpus(path, limit=limit, max_length=max_length, n_sents=n_sents)
 
 
 @registry.readers("spacy.JsonlCorpus.v1")

@@ -1,0 +1,305 @@
+"""The `parser` and `ner` components: a transition system driven by TransitionBasedParser.
+
+All states of a batch advance together: one feature gather, one scoring and one validity mask per
+step. Training follows the model's own best valid action and is told by the dynamic oracle which
+actions keep the best reachable analysis (cost 0), so it learns to recover from its mistakes.
+"""
+from collections import Counter
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy
+from thinc.api import Model, Optimizer, set_dropout_rate
+
+from ..errors import ArchcliError, CorpusError
+from ..ml.parser import resize_output
+from ..tokens import Doc, Span
+from ..training.example import Example
+from .base import TrainablePipe
+from .factories import factory
+from .transitions import ArcEager, BiluoPushDown
+from .transitions.nonproj import deprojectivize, find_cycle_or_bad_root, projectivize
+from .transitions.state import StateBatch
+
+PARSER_DEFAULT = """
+[component]
+moves = null
+update_with_oracle_cut_size = 100
+learn_tokens = false
+min_action_freq = 30
+scorer = {"@scorers":"spacy.parser_scorer.v1"}
+
+[component.model]
+@architectures = "spacy.TransitionBasedParser.v2"
+state_type = "parser"
+extra_state_tokens = false
+hidden_width = 128
+maxout_pieces = 3
+use_upper = true
+
+[component.model.tok2vec]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = 96
+depth = 4
+embed_size = 2000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
+
+NER_DEFAULT = """
+[component]
+moves = null
+update_with_oracle_cut_size = 100
+incorrect_spans_key = null
+scorer = {"@scorers":"spacy.ner_scorer.v1"}
+
+[component.model]
+@architectures = "spacy.TransitionBasedParser.v2"
+state_type = "ner"
+extra_state_tokens = false
+hidden_width = 64
+maxout_pieces = 2
+use_upper = true
+
+[component.model.tok2vec]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = 96
+depth = 4
+embed_size = 2000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
+
+
+class TransitionComponent(TrainablePipe):
+    """Shared machinery of parser and ner: batch parsing, oracle-guided updates, labels."""
+
+    system_class: Any = None
+
+    def __init__(self, vocab, model: Model, name: str, *, scorer: Optional[Callable] = None,
+                 update_with_oracle_cut_size: int = 100, **cfg: Any) -> None:
+        super().__init__(vocab, model, name, labels=[], update_with_oracle_cut_size=update_with_oracle_cut_size, **cfg)
+        self.scorer = scorer
+        self.moves = self.system_class([])
+
+    @property
+    def labels(self) -> List[str]:
+        return list(self.cfg["labels"])
+
+    def _after_cfg_loaded(self) -> None:
+        self.moves = self.system_class(self.cfg["labels"])
+        if self.model.has_dim("nO") and self.model.get_dim("nO") not in (None, self.moves.n_actions):
+            resize_output(self.model, self.moves.n_actions)
+        elif not self.model.has_dim("nO") or self.model.get_dim("nO") is None:
+            self.model.set_dim("nO", self.moves.n_actions)
+            if self.model.attrs["has_upper"]:
+                self.model.get_ref("upper").set_dim("nO", self.moves.n_actions)
+            else:
+                self.model.get_ref("lower").set_dim("nO", self.moves.n_actions)
+
+    def add_label(self, label: str) -> int:
+        if label in self.cfg["labels"]:
+            return 0
+        self.cfg["labels"].append(label)
+        self._after_cfg_loaded()
+        return 1
+
+    # --- prediction -----------------------------------------------------------------------
+    def predict(self, docs: List[Doc]) -> StateBatch:
+        batch = self.moves.init_batch([len(doc) for doc in docs])
+        if not any(len(doc) for doc in docs):
+            return batch
+        step_model, _ = self.model(docs, is_train=False)
+        extra = self.model.attrs["extra_state_tokens"]
+        while True:
+            rows = numpy.flatnonzero(~batch.is_final())
+            if not len(rows):
+                break
+            view = self.moves.view(batch, rows)
+            ids = step_model.global_ids(batch.doc[rows], self.moves.features(batch, rows, extra, view))
+            scores, _ = step_model.predict_states(ids)
+            valid = self.moves.valid(batch, rows, view)
+            actions = numpy.where(valid, scores, -numpy.inf).argmax(axis=1)
+            self.moves.apply(batch, rows, actions, view)
+        return batch
+
+    # --- training -------------------------------------------------------------------------
+    def update(self, examples: List[Example], *, drop: float = 0.0, sgd: Optional[Optimizer] = None,
+               losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
+        losses = {} if losses is None else losses
+        losses.setdefault(self.name, 0.0)
+        examples = [eg for eg in examples if len(eg.predicted)]
+        if not examples:
+            return losses
+        docs = [eg.predicted for eg in examples]
+        set_dropout_rate(self.model, drop)
+        batch = self.moves.init_batch([len(doc) for doc in docs], [self.gold_for(eg) for eg in examples])
+        cut = int(self.cfg.get("update_with_oracle_cut_size") or 0)
+        if cut:
+            # Long docs become several stretches (about cut/2 moves each, randomised), each starting
+            # at a sentence boundary in the state the oracle reaches there.
+            max_tokens = int(numpy.random.randint(max(cut // 4, 1), max(cut // 2, 2)))
+            starts = [numpy.asarray(eg.reference.sent_start == 1) for eg in examples]
+            batch = self.moves.gold_segments(batch, starts, max_tokens)
+        step_model, finish = self.model(docs, is_train=True)
+        extra = self.model.attrs["extra_state_tokens"]
+        loss = 0.0
+        while True:
+            rows = numpy.flatnonzero(~batch.is_final())
+            if not len(rows):
+                break
+            view = self.moves.view(batch, rows)
+            ids = step_model.global_ids(batch.doc[rows], self.moves.features(batch, rows, extra, view))
+            scores, handle = step_model.predict_states(ids)
+            valid = self.moves.valid(batch, rows, view)
+            costs = self.moves.costs(batch, rows, view)
+            d_scores = _log_loss_gradient(scores, valid, costs)
+            loss += float((d_scores**2).sum())
+            step_model.backprop_states(handle, d_scores)
+            self.moves.apply(batch, rows, numpy.where(valid, scores, -numpy.inf).argmax(axis=1), view)
+        finish()
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def gold_for(self, example: Example):
+        raise NotImplementedError
+
+    def get_loss(self, examples, scores):
+        return 0.0, None
+
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp=None,
+                   labels: Optional[List[str]] = None) -> None:
+        if labels is None:
+            labels = self.collect_labels(get_examples())
+        if not labels:
+            raise ArchcliError(f"component '{self.name}' found no annotations to learn in the training data")
+        self.cfg["labels"] = list(labels)
+        self.moves = self.system_class(self.cfg["labels"])
+        self.model.set_dim("nO", self.moves.n_actions, force=True)
+        doc_sample = [eg.reference for _, eg in zip(range(10), get_examples())]
+        self.model.initialize(X=doc_sample)
+
+    def collect_labels(self, examples: Iterable[Example]) -> List[str]:
+        raise NotImplementedError
+
+
+def _log_loss_gradient(scores: numpy.ndarray, valid: numpy.ndarray, costs: numpy.ndarray) -> numpy.ndarray:
+    """Softmax over valid actions minus softmax over the valid zero-cost ones (spaCy's parser loss)."""
+    masked = numpy.where(valid, scores, -numpy.inf)
+    probs = numpy.exp(masked - masked.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    good = valid & (costs <= 0)
+    # A state with no zero-cost action (cannot happen with a complete oracle) learns nothing.
+    has_good = good.any(axis=1)
+    gold_masked = numpy.where(good, scores, -numpy.inf)
+    gold_max = numpy.where(has_good, gold_masked.max(axis=1), 0.0)
+    gold = numpy.where(good, numpy.exp(gold_masked - gold_max[:, None]), 0.0)
+    gold /= numpy.maximum(gold.sum(axis=1, keepdims=True), 1e-12)
+    d_scores = numpy.where(valid, probs - gold, 0.0)
+    d_scores[~has_good] = 0.0
+    return d_scores.astype("float32")
+
+
+@factory("parser", default_config=PARSER_DEFAULT,
+         default_score_weights={"dep_uas": 0.5, "dep_las": 0.5, "dep_las_per_type": None, "sents_p": None,
+                                "sents_r": None, "sents_f": 0.0})
+def make_parser(nlp, name: str, model: Model, moves: Optional[Any] = None, update_with_oracle_cut_size: int = 100,
+                learn_tokens: bool = False, min_action_freq: int = 30, scorer: Optional[Callable] = None) -> "DependencyParser":
+    return DependencyParser(nlp.vocab, model, name, scorer=scorer,
+                            update_with_oracle_cut_size=update_with_oracle_cut_size, min_action_freq=min_action_freq)
+
+
+class DependencyParser(TransitionComponent):
+    system_class = ArcEager
+
+    def gold_for(self, example: Example):
+        ref = example.reference
+        annotated = ref.dep != 0
+        heads, labels = projectivize(ref.head.tolist(), [self._label_or_fallback(l) for l in ref.get_strings("dep")])
+        return self.moves.gold_arrays(heads, labels, annotated)
+
+    def _label_or_fallback(self, label: str) -> str:
+        if not label or label in self.moves.label_index or label == "ROOT":
+            return label
+        base = label.split("||")[0]
+        return base if base in self.moves.label_index else "dep"
+
+    def collect_labels(self, examples: Iterable[Example]) -> List[str]:
+        counts: Counter = Counter()
+        for eg in examples:
+            ref = eg.reference
+            if not ref.dep.any():
+                continue
+            problem = find_cycle_or_bad_root(ref.head.tolist(), [(s.start, s.end) for s in ref.sents])
+            if problem:
+                raise CorpusError(f"invalid dependency tree: {problem}", where=eg.source or "training data")
+            _, labels = projectivize(ref.head.tolist(), ref.get_strings("dep"))
+            counts.update(label for label in labels if label and label != "ROOT")
+        min_freq = int(self.cfg.get("min_action_freq", 30) or 0)
+        # Rare labels (decorated ones mostly) fall back to "dep", as spaCy does.
+        keep = {label for label, count in counts.items() if count >= min_freq or "||" not in label}
+        if counts and "dep" not in keep and any(l not in keep for l in counts):
+            keep.add("dep")
+        return sorted(keep)
+
+    def set_annotations(self, docs: List[Doc], batch: StateBatch) -> None:
+        for row, doc in enumerate(docs):
+            if not len(doc):
+                continue
+            heads, labels = self.moves.finalize(batch, row)
+            starts = _sentence_starts(heads)
+            heads, labels = deprojectivize(heads.tolist(), labels)
+            doc.head[:] = heads
+            doc.set_strings("dep", labels)
+            doc.sent_start[:] = numpy.where(starts, 1, -1)
+
+
+def _sentence_starts(heads: numpy.ndarray) -> numpy.ndarray:
+    """Sentence starts from a projective parse: the left edge of every root's subtree."""
+    n = len(heads)
+    left = numpy.arange(n)
+    for _ in range(n):
+        updated = left.copy()
+        numpy.minimum.at(updated, heads, left)
+        if (updated == left).all():
+            break
+        left = updated
+    roots = numpy.flatnonzero(heads == numpy.arange(n))
+    starts = numpy.zeros((n,), dtype=bool)
+    starts[left[roots]] = True
+    starts[0] = True
+    return starts
+
+
+@factory("ner", default_config=NER_DEFAULT,
+         default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None})
+def make_ner(nlp, name: str, model: Model, moves: Optional[Any] = None, update_with_oracle_cut_size: int = 100,
+             incorrect_spans_key: Optional[str] = None, scorer: Optional[Callable] = None) -> "EntityRecognizer":
+    return EntityRecognizer(nlp.vocab, model, name, scorer=scorer,
+                            update_with_oracle_cut_size=update_with_oracle_cut_size)
+
+
+class EntityRecognizer(TransitionComponent):
+    system_class = BiluoPushDown
+
+    def gold_for(self, example: Example):
+        ref = example.reference
+        annotated = ref.has_annotation("ents")
+        return self.moves.gold_codes(len(ref), [(e.start, e.end, e.label_) for e in ref.ents], annotated)
+
+    def collect_labels(self, examples: Iterable[Example]) -> List[str]:
+        labels = set()
+        for eg in examples:
+            labels.update(ent.label_ for ent in eg.reference.ents)
+        return sorted(labels)
+
+    def set_annotations(self, docs: List[Doc], batch: StateBatch) -> None:
+        for row, doc in enumerate(docs):
+            entities = self.moves.finalize(batch, row) if len(doc) else []
+            doc.ents = [Span(doc, start, end, label) for start, end, label in entities]
+            doc.user_data["ents_known"] = True

@@ -1,0 +1,36 @@
+"""A batch of parse states held as arrays, one row per state, so a step is a few array ops."""
+from typing import Dict, Sequence
+
+import numpy
+
+
+class StateBatch:
+    """Per-row arrays; token indices are doc-local, -1 = none.
+
+    Fields shared by both transition systems: `doc` (which doc of the batch the row parses),
+    `length` (where the row's buffer ends), `b0` (buffer front), `n_moves`; the systems add their
+    own (stack, heads, entities…). Arrays are attributes, for cheap access in the step loop.
+    """
+
+    def __init__(self, arrays: Dict[str, numpy.ndarray]) -> None:
+        self.names = list(arrays)
+        self.__dict__.update(arrays)
+
+    @property
+    def arrays(self) -> Dict[str, numpy.ndarray]:
+        return {name: self.__dict__[name] for name in self.names}
+
+    def __len__(self) -> int:
+        return self.doc.shape[0]
+
+    def take(self, rows: numpy.ndarray) -> "StateBatch":
+        """A copy of the given rows."""
+        return StateBatch({name: array[rows].copy() for name, array in self.arrays.items()})
+
+    @staticmethod
+    def concat(batches: Sequence["StateBatch"]) -> "StateBatch":
+        names = batches[0].names
+        return StateBatch({name: numpy.concatenate([b.__dict__[name] for b in batches]) for name in names})
+
+    def is_final(self) -> numpy.ndarray:
+        return self.b0 >= self.length

@@ -1,0 +1,122 @@
+"""CoNLL-style NER files: one token per line with an IOB/IOB2/BILUO tag, blank line between sentences.
+
+Two layouts are read: `index token tag …` (UniversalNER's .iob2) and `token … tag` (CoNLL-2003).
+A `# text = …` comment, when present, gives the sentence's spacing.
+"""
+import re
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple
+
+from ..errors import CorpusError
+from ..tokens import Doc, Span, Vocab
+
+_TAG = re.compile(r"^(O|[BIELSU]-\S+)$")
+
+
+def tags_to_spans(tags: List[str], where: List[str]) -> List[Tuple[int, int, str]]:
+    """Entity spans from IOB1/IOB2/BILUO(BIOES) tags; an I- that cannot continue starts an entity."""
+    spans = []
+    start: Optional[int] = None
+    label = ""
+    for i, tag in enumerate(tags):
+        if not _TAG.match(tag):
+            raise CorpusError(f"'{tag}' is not an entity tag (O, B-X, I-X, L-X/E-X, U-X/S-X)", where=where[i])
+        prefix, _, tag_label = tag.partition("-")
+        if prefix in ("O", "B", "U", "S") or (prefix in ("I", "L", "E") and (start is None or tag_label != label)):
+            if start is not None:
+                spans.append((start, i, label))
+                start = None
+            if prefix != "O":
+                start, label = i, tag_label
+        if prefix in ("L", "E", "U", "S") and start is not None:
+            spans.append((start, i + 1, label))
+            start = None
+    if start is not None:
+        spans.append((start, len(tags), label))
+    return spans
+
+
+def _spaces_from_text(words: List[str], text: Optional[str]) -> List[bool]:
+    if not text:
+        return [True] * (len(words) - 1) + [False] if words else []
+    spaces = []
+    pos = 0
+    for word in words:
+        found = text.find(word, pos)
+        if found < 0:
+            return [True] * (len(words) - 1) + [False]
+        pos = found + len(word)
+        spaces.append(pos < len(text) and text[pos] == " ")
+    return spaces
+
+
+def read_iob(path: Path, vocab: Vocab, *, n_sents: int = 10, limit: int = 0) -> Iterator[Tuple[Doc, int]]:
+    """Yield (gold Doc with entities, first line) with `n_sents` sentences per doc."""
+    try:
+        file_ = open(path, encoding="utf8")
+    except OSError as err:
+        raise CorpusError(f"cannot open corpus file: {err.strerror}", where=str(path))
+    sentences: List[Tuple[List[str], List[bool], List[str], List[str], int]] = []
+    words: List[str] = []
+    tags: List[str] = []
+    lines: List[str] = []
+    text: Optional[str] = None
+    first = 0
+    n_docs = 0
+
+    def flush_sentence():
+        nonlocal words, tags, lines, text
+        if words:
+            sentences.append((words, _spaces_from_text(words, text), tags, lines, first))
+        words, tags, lines, text = [], [], [], None
+
+    with file_:
+        for line_no, line in enumerate(file_, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                flush_sentence()
+            elif line.startswith("#"):
+                if line.startswith("# text = "):
+                    text = line[len("# text = "):]
+                continue
+            else:
+                cols = line.split("\t") if "\t" in line else line.split()
+                if len(cols) < 2:
+                    raise CorpusError("expected a token and a tag separated by tabs or spaces",
+                                      where=f"{path}:{line_no}")
+                if not words:
+                    first = line_no
+                if cols[0].isdigit() and len(cols) >= 3:
+                    word, tag = cols[1], cols[2]
+                else:
+                    word, tag = cols[0], cols[-1]
+                words.append(word)
+                tags.append(tag)
+                lines.append(f"{path}:{line_no}")
+            if len(sentences) >= max(n_sents, 1):
+                yield _make_doc(vocab, sentences), sentences[0][4]
+                sentences = []
+                n_docs += 1
+                if limit and n_docs >= limit:
+                    return
+        flush_sentence()
+    if sentences:
+        yield _make_doc(vocab, sentences), sentences[0][4]
+
+
+def _make_doc(vocab: Vocab, sentences) -> Doc:
+    words: List[str] = []
+    spaces: List[bool] = []
+    sent_starts: List[bool] = []
+    spans: List[Tuple[int, int, str]] = []
+    for s_words, s_spaces, s_tags, s_lines, _ in sentences:
+        offset = len(words)
+        spans.extend((offset + a, offset + b, label) for a, b, label in tags_to_spans(s_tags, s_lines))
+        words.extend(s_words)
+        spaces.extend(s_spaces[:-1] + [True])
+        sent_starts.extend([True] + [False] * (len(s_words) - 1))
+    spaces[-1] = False
+    doc = Doc(vocab, words, spaces, sent_starts=sent_starts)
+    doc.ents = [Span(doc, a, b, label) for a, b, label in spans]
+    doc.user_data["ents_known"] = True
+    return doc
