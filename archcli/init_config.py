@@ -5,7 +5,7 @@ from thinc.api import Config
 
 from .errors import ArchcliError
 
-SUPPORTED = ("tok2vec", "tagger")
+SUPPORTED = ("tok2vec", "tagger", "parser", "ner")
 
 # Component blocks: each takes the tok2vec sub-block (a listener or an inline model) as text.
 COMPONENT_TEMPLATES: Dict[str, str] = {
@@ -25,7 +25,50 @@ normalize = false
 {tok2vec}
 """,
 }
-SCORE_WEIGHTS: Dict[str, Dict[str, float]] = {"tagger": {"tag_acc": 1.0}}
+COMPONENT_TEMPLATES["parser"] = """
+[components.parser]
+factory = "parser"
+learn_tokens = false
+min_action_freq = 30
+moves = null
+scorer = {{"@scorers":"spacy.parser_scorer.v1"}}
+update_with_oracle_cut_size = 100
+
+[components.parser.model]
+@architectures = "spacy.TransitionBasedParser.v2"
+state_type = "parser"
+extra_state_tokens = false
+hidden_width = 128
+maxout_pieces = 3
+use_upper = true
+nO = null
+
+{tok2vec}
+"""
+COMPONENT_TEMPLATES["ner"] = """
+[components.ner]
+factory = "ner"
+incorrect_spans_key = null
+moves = null
+scorer = {{"@scorers":"spacy.ner_scorer.v1"}}
+update_with_oracle_cut_size = 100
+
+[components.ner.model]
+@architectures = "spacy.TransitionBasedParser.v2"
+state_type = "ner"
+extra_state_tokens = false
+hidden_width = 64
+maxout_pieces = 2
+use_upper = true
+nO = null
+
+{tok2vec}
+"""
+SCORE_WEIGHTS: Dict[str, Dict[str, float]] = {
+    "tagger": {"tag_acc": 1.0},
+    "parser": {"dep_uas": 0.5, "dep_las": 0.5, "sents_f": 0.0},
+    "ner": {"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0},
+}
 
 
 def _tok2vec_block(section: str, optimize: str, vectors: bool) -> str:
@@ -60,15 +103,20 @@ upstream = "*"
 """
 
 
-def init_config(
+def init_config(pipeline: List[str], **options) -> Config:
+    """A config like spaCy's `init config` writes for these components (efficiency/accuracy)."""
+    return Config().from_str(init_config_text(pipeline, **options), interpolate=False)
+
+
+def init_config_text(
     pipeline: List[str],
     *,
     optimize: str = "efficiency",
     gpu: bool = False,
     lang: str = "en",
     vectors: Optional[str] = None,
-) -> Config:
-    """A config like spaCy's `init config` writes for these components (efficiency/accuracy)."""
+) -> str:
+    """The config as text, sections in reading order (confection would regroup them)."""
     if optimize not in ("efficiency", "accuracy"):
         raise ArchcliError(f"--optimize must be 'efficiency' or 'accuracy', not '{optimize}'")
     unknown = [name for name in pipeline if name not in SUPPORTED]
@@ -91,9 +139,15 @@ def init_config(
         parts.append(COMPONENT_TEMPLATES[name].format(tok2vec=t2v))
     weights: Dict[str, float] = {}
     for name in tasks:
-        weights.update(SCORE_WEIGHTS.get(name, {}))
+        for key, value in SCORE_WEIGHTS.get(name, {}).items():
+            # Each component weighs the same in the final score, as spaCy's init config does.
+            weights[key] = round(value / len(tasks), 2)
     parts.append(_tail(gpu, weights))
-    return Config().from_str("\n".join(parts), interpolate=False)
+    text = "\n".join(parts)
+    text = "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text
 
 
 def _head(names: List[str], lang: str, gpu: bool, vectors: Optional[str]) -> str:

@@ -20,11 +20,10 @@ def init_config_cli(
     force: bool = typer.Option(False, "--force", "-F", help="Overwrite an existing file"),
 ) -> None:
     """Write a complete training config for the given components."""
-    from ..init_config import init_config
+    from ..init_config import init_config_text
 
     names = [name.strip() for name in pipeline.split(",") if name.strip()]
-    config = init_config(names, optimize=optimize, gpu=gpu, lang=lang, vectors=vectors)
-    text = config.to_str()
+    text = init_config_text(names, optimize=optimize, gpu=gpu, lang=lang, vectors=vectors)
     if str(output_file) == "-":
         print(text)
         return

@@ -177,7 +177,8 @@ class TransitionComponent(TrainablePipe):
         if labels is None:
             labels = self.collect_labels(get_examples())
         if not labels:
-            raise ArchcliError(f"component '{self.name}' found no annotations to learn in the training data")
+            raise ArchcliError(f"component '{self.name}' found no {self.system_class.name} annotations to learn in "
+                               "the training data (does paths.train point at the right corpus?)")
         self.cfg["labels"] = list(labels)
         self.moves = self.system_class(self.cfg["labels"])
         self.model.set_dim("nO", self.moves.n_actions, force=True)

@@ -31,6 +31,12 @@ def read_conllu_sentences(path: Path) -> Iterator[_Sentence]:
         for i, (head, line_no) in enumerate(zip(heads, head_lines)):
             if head < 0 or head > n:
                 raise CorpusError(f"head {head} is out of range for a sentence of {n} words", where=f"{path}:{line_no}")
+        roots = [i for i, h in enumerate(heads) if h == 0]
+        if any(deps) and len(roots) != 1:
+            raise CorpusError(f"sentence has {len(roots)} roots (HEAD 0); a tree needs exactly one",
+                              where=f"{path}:{first_line}")
+        if any(deps) and _has_cycle([h - 1 if h > 0 else i for i, h in enumerate(heads)]):
+            raise CorpusError("the heads of this sentence form a cycle", where=f"{path}:{first_line}")
         sentence = (list(words), list(spaces), list(tags), list(pos),
                     [h - 1 if h > 0 else i for i, h in enumerate(heads)], list(deps), list(lemmas), first_line)
         for buf in (words, spaces, tags, pos, heads, deps, lemmas, head_lines):
@@ -93,6 +99,24 @@ def read_conllu_sentences(path: Path) -> Iterator[_Sentence]:
             deps.append(cols[7] if cols[7] != "_" else "")
         if words:
             yield finish()
+
+
+def _has_cycle(heads: List[int]) -> bool:
+    """True if following heads from some token never reaches a root (a token heading itself)."""
+    state = [0] * len(heads)  # 0 unvisited, 1 on the current path, 2 reaches a root
+    for start in range(len(heads)):
+        path = []
+        node = start
+        while state[node] == 0 and heads[node] != node:
+            state[node] = 1
+            path.append(node)
+            node = heads[node]
+        if state[node] == 1:
+            return True
+        for visited in path:
+            state[visited] = 2
+        state[node] = 2
+    return False
 
 
 def read_conllu(

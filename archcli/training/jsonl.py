@@ -1,13 +1,13 @@
 """Annotated JSONL: `{"text", "words"?, "tags"?, "cats"?, …}` per line, for quick samples.
 
-Later readers (entities, spans, cats) extend `read_annotated_jsonl`; today it reads text,
-optional gold tokens (`words`, `spaces`) and per-token `tags`/`pos`.
+Reads text or gold tokens (`words`, `spaces`), per-token `tags`/`pos`/`lemmas`, and
+`entities` as character offsets `[start, end, label]`.
 """
 from pathlib import Path
-from typing import Iterator, Tuple
+from typing import Iterator, List, Tuple
 
 from ..errors import CorpusError
-from ..tokens import Doc
+from ..tokens import Doc, Span
 
 
 def read_annotated_jsonl(path: Path, nlp) -> Iterator[Tuple[Doc, str]]:
@@ -33,4 +33,43 @@ def read_annotated_jsonl(path: Path, nlp) -> Iterator[Tuple[Doc, str]]:
                         f'"{key}" must be a list with one value per token ({len(doc)} tokens)', where=where
                     )
                 doc.set_strings(name, [str(v) if v else "" for v in values])
+        if "entities" in record:
+            spans = char_spans(doc, record["entities"], where, "entities")
+            ordered = sorted(spans, key=lambda span: (span.start, span.end))
+            for prev, span in zip(ordered, ordered[1:]):
+                if span.start < prev.end:
+                    raise CorpusError(f"entities {prev.text!r} and {span.text!r} overlap", where=where)
+            doc.ents = ordered
+            doc.user_data["ents_known"] = True
         yield doc, where
+
+
+def char_spans(doc: Doc, items, where: str, key: str) -> List[Span]:
+    """Spans from `[start, end, label]` (or `{"start", "end", "label"}`) character offsets.
+
+    Offsets outside the text or cutting through a token are errors naming the span's text.
+    """
+    if not isinstance(items, list):
+        raise CorpusError(f'"{key}" must be a list of [start, end, label] items', where=where)
+    text = doc.text
+    spans = []
+    for item in items:
+        if isinstance(item, dict):
+            start, end, label = item.get("start"), item.get("end"), item.get("label", "")
+        elif isinstance(item, (list, tuple)) and len(item) == 3:
+            start, end, label = item
+        else:
+            raise CorpusError(f'each of "{key}" must be [start, end, label], got {item!r}', where=where)
+        if not isinstance(start, int) or not isinstance(end, int) or not isinstance(label, str):
+            raise CorpusError(f"span {item!r} needs integer offsets and a string label", where=where)
+        if not 0 <= start < end <= len(text):
+            raise CorpusError(f"span [{start}, {end}] is outside the text ({len(text)} characters)", where=where)
+        span = doc.char_span(start, end, label=label)
+        if span is None:
+            raise CorpusError(
+                f"span [{start}, {end}] {text[start:end]!r} ({label}) does not fall on token boundaries; "
+                f"tokens: {[t.text for t in doc if t.idx < end and t.idx + len(t) > start]}",
+                where=where,
+            )
+        spans.append(span)
+    return spans

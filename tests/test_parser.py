@@ -1,0 +1,165 @@
+"""Parser and NER: oracles, the spec block, learning real data, save/load, bad input."""
+import numpy
+import pytest
+from thinc.api import Config
+
+from archcli import registry
+from archcli.errors import CorpusError
+from archcli.language import Pipeline, load
+from archcli.pipeline.transitions import ArcEager, BiluoPushDown
+from archcli.pipeline.transitions.nonproj import deprojectivize, is_projective, projectivize
+from archcli.tokens import Vocab
+from archcli.training.conllu import read_conllu
+from archcli.training.corpus import Corpus
+from archcli.training.iob import read_iob
+from archcli.training.loop import train
+
+from .spec_blocks import block_config, spec_blocks
+from .util import REPO, write_conllu_slice
+
+PARSER_CFG = REPO / "configs" / "tagger_parser.cfg"
+NER_CFG = REPO / "configs" / "ner.cfg"
+
+
+def _run_oracle(system, batch):
+    while True:
+        rows = numpy.flatnonzero(~batch.is_final())
+        if not len(rows):
+            return
+        actions = system.oracle_actions(batch, rows)
+        view = system.view(batch, rows)
+        picked = numpy.arange(len(rows)), actions
+        assert system.valid(batch, rows, view)[picked].all()
+        assert (system.costs(batch, rows, view)[picked] == 0).all()
+        system.apply(batch, rows, actions, view)
+
+
+def test_arc_eager_oracle_reproduces_gold_trees(ud_dir, tmp_path):
+    path = write_conllu_slice(ud_dir / "dev.conllu", tmp_path / "dev.conllu", 0, 600)
+    docs = [doc for doc, _ in read_conllu(path, Vocab())]
+    lifted = [projectivize(d.head.tolist(), d.get_strings("dep")) for d in docs]
+    assert any(not is_projective(d.head.tolist()) for d in docs), "slice should hold non-projective trees"
+    system = ArcEager(sorted({label for _, labels in lifted for label in labels}))
+    golds = [system.gold_arrays(h, l, [True] * len(h)) for h, l in lifted]
+    batch = system.init_batch([len(d) for d in docs], golds)
+    _run_oracle(system, batch)
+    restored = 0
+    for row, (doc, (heads, labels)) in enumerate(zip(docs, lifted)):
+        got_heads, got_labels = system.finalize(batch, row)
+        assert got_heads.tolist() == list(heads) and got_labels == list(labels)
+        original = deprojectivize(got_heads.tolist(), got_labels)
+        restored += original == (doc.head.tolist(), doc.get_strings("dep"))
+    # Lifting is lossless except where the head label is ambiguous (rare).
+    assert restored >= len(docs) - 1
+
+
+def test_biluo_oracle_reproduces_gold_entities(tmp_path):
+    from .conftest import CORPORA
+
+    docs = [doc for doc, _ in read_iob(CORPORA / "uner_en_ewt" / "dev.iob2", Vocab(), limit=80)]
+    entities = [[(e.start, e.end, e.label_) for e in d.ents] for d in docs]
+    system = BiluoPushDown(sorted({e[2] for ents in entities for e in ents}))
+    golds = [system.gold_codes(len(d), ents, True) for d, ents in zip(docs, entities)]
+    batch = system.init_batch([len(d) for d in docs], golds)
+    _run_oracle(system, batch)
+    assert [system.finalize(batch, row) for row in range(len(docs))] == entities
+    assert sum(map(len, entities)) > 100
+
+
+def test_spec_block_builds_and_parses(spec_text, sample_docs):
+    config = block_config(spec_blocks(spec_text)["spacy.TransitionBasedParser.v2"])
+    model = registry.resolve(config)["model"]
+    assert model.attrs["state_type"] == "ner" and model.attrs["n_features"] == 3
+    model.set_dim("nO", 9)
+    model.initialize(X=sample_docs)
+    # The upper layer starts at zero; give it weights so gradients reach the lower layer too.
+    upper = model.get_ref("upper")
+    upper.set_param("W", numpy.random.default_rng(0).normal(size=upper.get_param("W").shape).astype("f"))
+    step_model, finish = model(sample_docs, is_train=True)
+    ids = numpy.array([[0, -1, 1], [2, 3, -1]])
+    scores, handle = step_model.predict_states(step_model.global_ids(numpy.array([0, 2]), ids))
+    assert scores.shape == (2, 9)
+    step_model.backprop_states(handle, numpy.ones_like(scores))
+    finish()
+    assert upper.get_grad("W").any() and model.get_ref("lower").get_grad("W").any()
+
+
+@pytest.fixture(scope="module")
+def trained_parser(ud_dir, tmp_path_factory):
+    from archcli.config import load_config
+
+    tmp = tmp_path_factory.mktemp("parser")
+    train_path = write_conllu_slice(ud_dir / "train.conllu", tmp / "train.conllu", 0, 2000)
+    dev_path = write_conllu_slice(ud_dir / "dev.conllu", tmp / "dev.conllu", 0, 200)
+    config = load_config(PARSER_CFG, overrides={
+        "paths.train": str(train_path), "paths.dev": str(dev_path),
+        "training.max_steps": 250, "training.eval_frequency": 250,
+        "training.batcher.size.start": 400,
+    })
+    return train(config, tmp / "out"), tmp
+
+
+def test_parser_learns_real_trees(trained_parser, ud_dir, tmp_path):
+    nlp, tmp = trained_parser
+    held_out = write_conllu_slice(ud_dir / "dev.conllu", tmp_path / "held.conllu", 1200, 300)
+    loaded = load(tmp / "out" / "model-last")
+    scores = loaded.evaluate(list(Corpus(held_out)(loaded)))
+    # Attaching every word to its neighbour gives roughly 30% UAS on EWT.
+    assert scores["dep_uas"] > 0.55, scores["dep_uas"]
+    assert scores["dep_las"] > 0.4 and scores["sents_f"] > 0.2
+    assert "nsubj" in scores["dep_las_per_type"]
+
+
+def test_parser_save_load_identical(trained_parser):
+    nlp, tmp = trained_parser
+    loaded = load(tmp / "out" / "model-last")
+    texts = ["The old man sold his house to a young couple last spring.", "Did you see it? I did not."]
+    a = [(d.head.tolist(), d.get_strings("dep")) for d in nlp.pipe(texts)]
+    b = [(d.head.tolist(), d.get_strings("dep")) for d in loaded.pipe(texts)]
+    assert a == b
+
+
+def test_ner_learns_real_entities(tmp_path):
+    from archcli.config import load_config
+    from .conftest import CORPORA
+
+    config = load_config(NER_CFG, overrides={
+        "paths.train": str(CORPORA / "uner_en_ewt" / "train.iob2"),
+        "paths.dev": str(CORPORA / "uner_en_ewt" / "dev.iob2"),
+        "corpora.train.limit": 400, "corpora.dev.limit": 40,
+        "training.max_steps": 300, "training.eval_frequency": 300,
+    })
+    nlp = train(config, tmp_path / "out")
+    loaded = load(tmp_path / "out" / "model-last")
+    held = list(Corpus(CORPORA / "uner_en_ewt" / "dev.iob2")(loaded))[100:180]
+    scores = loaded.evaluate(held)
+    assert scores["ents_f"] > 0.25, scores["ents_f"]
+    docs = [eg.reference.copy(annotations=False) for eg in held[:5]]
+    a = [[(e.start, e.end, e.label_) for e in d.ents] for d in nlp.pipe([d.copy(annotations=False) for d in docs])]
+    b = [[(e.start, e.end, e.label_) for e in d.ents] for d in loaded.pipe(docs)]
+    assert a == b
+
+
+@pytest.mark.parametrize("rows,needle", [
+    ("1\tGo\tgo\tVERB\tVB\t_\t0\troot\t_\t_\n2\tthe\tthe\tDET\tDT\t_\t3\tdet\t_\t_\n"
+     "3\tway\tway\tNOUN\tNN\t_\t2\tobj\t_\t_\n", "cycle"),
+    ("1\tA\ta\tDET\tDT\t_\t0\troot\t_\t_\n2\tdog\tdog\tNOUN\tNN\t_\t0\troot\t_\t_\n", "2 roots"),
+])
+def test_bad_trees_name_file_and_line(tmp_path, rows, needle):
+    path = tmp_path / "bad.conllu"
+    path.write_text("# text = ok\n" + rows + "\n")
+    with pytest.raises(CorpusError, match=rf"bad.conllu:2.*{needle}|{needle}.*bad.conllu:2"):
+        list(read_conllu(path, Vocab()))
+
+
+@pytest.mark.parametrize("entities,needle", [
+    ('[[0, 3, "ORG"], [0, 8, "ORG"]]', "overlap"),
+    ('[[0, 40, "ORG"]]', "outside"),
+    ('[[1, 4, "ORG"]]', "token boundaries"),
+])
+def test_bad_entity_spans(tmp_path, entities, needle):
+    path = tmp_path / "ents.jsonl"
+    path.write_text('{"text": "Acme hired Bob."}\n{"text": "IBM Corp sued.", "entities": ' + entities + "}\n")
+    with pytest.raises(CorpusError, match=needle) as info:
+        list(Corpus(path)(Pipeline()))
+    assert "ents.jsonl:2" in str(info.value)
