@@ -160,7 +160,7 @@ class TransitionComponent(TrainablePipe):
             loss += float((d_scores**2).sum())
             step_model.backprop_states(handle, d_scores)
             self.moves.apply(batch, rows, numpy.where(valid, scores, -numpy.inf).argmax(axis=1), view)
-        finish()
+        finish(None)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
