@@ -21,6 +21,9 @@ def evaluate(model_path: Union[str, Path], data_path: Union[str, Path], *, batch
     reader["path"] = str(data_path)
     corpus = resolve_block({"corpus": reader}, "corpora.dev")["corpus"]
     examples = list(corpus(nlp))
+    for _, proc in nlp.pipeline:
+        if hasattr(proc, "check_labels"):
+            proc.check_labels(examples)
     return nlp.evaluate(examples, batch_size=batch_size)
 
 

@@ -163,3 +163,20 @@ def test_bad_entity_spans(tmp_path, entities, needle):
     with pytest.raises(CorpusError, match=needle) as info:
         list(Corpus(path)(Pipeline()))
     assert "ents.jsonl:2" in str(info.value)
+
+
+def test_evaluate_rejects_labels_unseen_in_training(tmp_path):
+    from typer.testing import CliRunner
+
+    from archcli.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", str(NER_CFG), "--output", str(tmp_path / "out"),
+                                 "--training.max_steps", "3", "--training.eval_frequency", "3"])
+    assert result.exit_code == 0, result.output
+    data = tmp_path / "new_label.jsonl"
+    data.write_text('{"text": "Ana lives in Lima.", "entities": [[0, 3, "PER"]]}\n'
+                    '{"text": "Acme bought Zeta.", "entities": [[0, 4, "COMPANY"]]}\n')
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "out" / "model-last"), str(data)])
+    assert result.exit_code == 1
+    assert "COMPANY" in result.output and "new_label.jsonl:2" in result.output

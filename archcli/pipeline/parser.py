@@ -174,12 +174,14 @@ class TransitionComponent(TrainablePipe):
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp=None,
                    labels: Optional[List[str]] = None) -> None:
+        self._seen_labels: List[str] = []
         if labels is None:
             labels = self.collect_labels(get_examples())
         if not labels:
             raise ArchcliError(f"component '{self.name}' found no {self.system_class.name} annotations to learn in "
                                "the training data (does paths.train point at the right corpus?)")
         self.cfg["labels"] = list(labels)
+        self.cfg["known_labels"] = sorted(set(self.cfg["labels"]) | set(self._seen_labels))
         self.moves = self.system_class(self.cfg["labels"])
         self.model.set_dim("nO", self.moves.n_actions, force=True)
         doc_sample = [eg.reference for _, eg in zip(range(10), get_examples())]
@@ -187,6 +189,22 @@ class TransitionComponent(TrainablePipe):
 
     def collect_labels(self, examples: Iterable[Example]) -> List[str]:
         raise NotImplementedError
+
+    def gold_labels(self, example: Example) -> List[str]:
+        raise NotImplementedError
+
+    def check_labels(self, examples: Iterable[Example]) -> None:
+        """Fail, naming the example, on a gold label the component never saw when it was initialised."""
+        known = set(self.cfg.get("known_labels") or self.labels) | {"ROOT", ""}
+        for eg in examples:
+            unseen = sorted(set(self.gold_labels(eg)) - known)
+            if unseen:
+                raise CorpusError(
+                    f"label(s) {', '.join(unseen)} were not seen when '{self.name}' was initialised, so it can "
+                    "never predict them; retrain with data that has them (or list them in "
+                    f"[initialize.components.{self.name}] labels)",
+                    where=eg.source or "data",
+                )
 
 
 def _log_loss_gradient(scores: numpy.ndarray, valid: numpy.ndarray, costs: numpy.ndarray) -> numpy.ndarray:
@@ -241,12 +259,16 @@ class DependencyParser(TransitionComponent):
                 raise CorpusError(f"invalid dependency tree: {problem}", where=eg.source or "training data")
             _, labels = projectivize(ref.head.tolist(), ref.get_strings("dep"))
             counts.update(label for label in labels if label and label != "ROOT")
+        self._seen_labels = sorted({label.split("||")[0] for label in counts})
         min_freq = int(self.cfg.get("min_action_freq", 30) or 0)
         # Rare labels (decorated ones mostly) fall back to "dep", as spaCy does.
         keep = {label for label, count in counts.items() if count >= min_freq or "||" not in label}
         if counts and "dep" not in keep and any(l not in keep for l in counts):
             keep.add("dep")
         return sorted(keep)
+
+    def gold_labels(self, example: Example) -> List[str]:
+        return [label for label in example.reference.get_strings("dep") if label]
 
     def set_annotations(self, docs: List[Doc], batch: StateBatch) -> None:
         for row, doc in enumerate(docs):
@@ -298,6 +320,9 @@ class EntityRecognizer(TransitionComponent):
         for eg in examples:
             labels.update(ent.label_ for ent in eg.reference.ents)
         return sorted(labels)
+
+    def gold_labels(self, example: Example) -> List[str]:
+        return [ent.label_ for ent in example.reference.ents]
 
     def set_annotations(self, docs: List[Doc], batch: StateBatch) -> None:
         for row, doc in enumerate(docs):
