@@ -115,8 +115,13 @@ def init_config_text(
     gpu: bool = False,
     lang: str = "en",
     vectors: Optional[str] = None,
+    pretraining: bool = False,
 ) -> str:
-    """The config as text, sections in reading order (confection would regroup them)."""
+    """The config as text, sections in reading order (confection would regroup them).
+
+    `pretraining=True` adds spaCy's default [pretraining] block (and paths.raw_text,
+    corpora.pretrain), pretraining the shared tok2vec or else the first component's inline one.
+    """
     if optimize not in ("efficiency", "accuracy"):
         raise ArchcliError(f"--optimize must be 'efficiency' or 'accuracy', not '{optimize}'")
     unknown = [name for name in pipeline if name not in SUPPORTED]
@@ -144,6 +149,11 @@ def init_config_text(
             weights[key] = round(value / len(tasks), 2)
     parts.append(_tail(gpu, weights))
     text = "\n".join(parts)
+    if pretraining:
+        from .training.pretraining import add_pretraining_block
+
+        text = add_pretraining_block(text, component="tok2vec" if shared else tasks[0],
+                                     layer="" if shared else "tok2vec")
     text = "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")

@@ -18,12 +18,13 @@ def init_config_cli(
     lang: str = typer.Option("en", "--lang", "-l"),
     vectors: Optional[str] = typer.Option(None, "--vectors", "-V", help="Vectors file for accuracy configs"),
     force: bool = typer.Option(False, "--force", "-F", help="Overwrite an existing file"),
+    pretraining: bool = typer.Option(False, "--pretraining", "-pt", help="Add a [pretraining] block for `archcli pretrain`"),
 ) -> None:
     """Write a complete training config for the given components."""
     from ..init_config import init_config_text
 
     names = [name.strip() for name in pipeline.split(",") if name.strip()]
-    text = init_config_text(names, optimize=optimize, gpu=gpu, lang=lang, vectors=vectors)
+    text = init_config_text(names, optimize=optimize, gpu=gpu, lang=lang, vectors=vectors, pretraining=pretraining)
     if str(output_file) == "-":
         print(text)
         return
@@ -35,3 +36,5 @@ def init_config_cli(
     output_file.write_text(text, encoding="utf8")
     msg.good(f"Saved config to {output_file}")
     msg.text(f"Train it with: archcli train {output_file} --output out --paths.train TRAIN --paths.dev DEV")
+    if pretraining:
+        msg.text(f"Pretrain its tok2vec with: archcli pretrain {output_file} pretrain_out --paths.raw_text TEXTS.jsonl")

@@ -16,6 +16,7 @@ def pretrain_cli(
     resume_path: Optional[Path] = typer.Option(None, "--resume-path", "-r", help="Weights file to resume from"),
     epoch_resume: Optional[int] = typer.Option(None, "--epoch-resume", "-er", help="Epoch number to resume at"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+    skip_last: bool = typer.Option(False, "--skip-last", "-L", help="Do not write model-last.bin"),
 ) -> None:
     """Pretrain a tok2vec layer on raw text (PretrainVectors / PretrainCharacters objectives)."""
     from ..config import load_config
@@ -33,4 +34,8 @@ def pretrain_cli(
     except ImportError:
         raise ConfigError("pretraining objectives are not available in this version of archcli",
                           where="pretraining.objective")
-    pretrain(config, output_dir, resume_path=resume_path, epoch_resume=epoch_resume)
+    from ..training.pretraining import atomic_write
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(output_dir / "config.cfg", config.to_str().encode("utf8"))
+    pretrain(config, output_dir, resume_path=resume_path, epoch_resume=epoch_resume, skip_last=skip_last)

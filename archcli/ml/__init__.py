@@ -1,2 +1,2 @@
 """Model architectures only: each module registers the spec's names for one section."""
-from . import featureextractor, listener, parser, staticvectors, tagger, tok2vec  # noqa: F401
+from . import featureextractor, listener, parser, pretrain, staticvectors, tagger, tok2vec  # noqa: F401

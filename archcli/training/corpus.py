@@ -5,7 +5,7 @@ files by extension, so a spaCy config pointed at any of them trains unchanged.
 """
 import random
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 import srsly
 
@@ -132,35 +132,40 @@ def create_iob_reader(
 
 @registry.readers("spacy.JsonlCorpus.v1")
 def create_jsonl_reader(
-    path: Optional[str], min_length: int = 0, max_length: int = 0, limit: int = 0
+    path: Optional[str], min_length: int = 0, max_length: int = 0, limit: int = 0, on_error: str = "stop"
 ) -> Callable[..., Iterator[Example]]:
-    """Raw text, one `{"text": …}` (or `{"tokens": […]}`) object per line; no annotations."""
-    return JsonlTexts(path, min_length=min_length, max_length=max_length, limit=limit)
+    """Raw text, one `{"text": …}` (or `{"tokens": […]}`) object per line; no annotations.
+
+    A malformed line or an empty text stops the run with its line number (`on_error = "stop"`), or
+    is reported once with its line number and skipped (`on_error = "skip"`). Blank lines are
+    skipped silently, as spaCy does.
+    """
+    if on_error not in ("stop", "skip"):
+        raise CorpusError(f"on_error must be \"stop\" or \"skip\", not {on_error!r}", where="spacy.JsonlCorpus.v1")
+    return JsonlTexts(path, min_length=min_length, max_length=max_length, limit=limit, on_error=on_error)
 
 
 registry.readers.register("archcli.JsonlCorpus.v1", func=create_jsonl_reader)
 
 
 class JsonlTexts:
-    def __init__(self, path, *, min_length: int = 0, max_length: int = 0, limit: int = 0) -> None:
+    def __init__(self, path, *, min_length: int = 0, max_length: int = 0, limit: int = 0,
+                 on_error: str = "stop") -> None:
         self.path = path
         self.min_length = min_length
         self.max_length = max_length
         self.limit = limit
+        self.on_error = on_error
+        self.skipped: Dict[str, str] = {}  # "file:line" -> reason, reported once across epochs
 
     def __call__(self, nlp) -> Iterator[Example]:
         n_yielded = 0
         for path in walk_corpus(self.path, (".jsonl",)):
-            for line_no, record in _read_jsonl_lines(path):
-                if "tokens" in record and isinstance(record["tokens"], list):
-                    from ..tokens import Doc
-
-                    doc = Doc(nlp.vocab, [str(t) for t in record["tokens"]])
-                elif isinstance(record.get("text"), str):
-                    doc = nlp.make_doc(record["text"])
-                else:
-                    raise CorpusError('expected an object with a "text" string or a "tokens" list',
-                                      where=f"{path}:{line_no}")
+            for line_no, record in _read_raw_text_lines(path):
+                doc = _raw_text_doc(record, nlp) if not isinstance(record, str) else record
+                if isinstance(doc, str):
+                    self._bad_line(f"{path}:{line_no}", doc)
+                    continue
                 if self.min_length and len(doc) < self.min_length:
                     continue
                 if self.max_length and len(doc) > self.max_length:
@@ -171,6 +176,54 @@ class JsonlTexts:
                     return
         if n_yielded == 0:
             raise CorpusError("the corpus holds no texts", where=str(self.path))
+
+    def _bad_line(self, where: str, reason: str) -> None:
+        if self.on_error == "stop":
+            raise CorpusError(f"{reason} (set on_error = \"skip\" in the reader block to skip such lines)",
+                              where=where)
+        if where not in self.skipped:
+            self.skipped[where] = reason
+            import sys
+
+            print(f"⚠ {where}: {reason}; line skipped", file=sys.stderr, flush=True)
+
+
+def _read_raw_text_lines(path: Path) -> Iterator:
+    """(line number, JSON object) per non-blank line, or (line number, reason) for a malformed one."""
+    try:
+        file_ = open(path, encoding="utf8")
+    except OSError as err:
+        raise CorpusError(f"cannot open: {err.strerror}", where=str(path))
+    with file_:
+        try:
+            for line_no, line in enumerate(file_, start=1):
+                if not line.strip():
+                    continue  # blank lines separate nothing, as srsly.read_jsonl (spaCy) skips them
+                try:
+                    record = srsly.json_loads(line)
+                except ValueError as err:
+                    yield line_no, f"not valid JSON ({err})"
+                    continue
+                yield line_no, (record if isinstance(record, dict) else "not a JSON object")
+        except UnicodeDecodeError as err:
+            raise CorpusError(f"not UTF-8 text ({err.reason})", where=str(path))
+
+
+def _raw_text_doc(record: Dict, nlp):
+    """The Doc a raw-text record describes, or the reason it describes none."""
+    from ..tokens import Doc
+
+    tokens = record.get("tokens")
+    if tokens is not None:
+        if not isinstance(tokens, list) or not all(isinstance(t, str) and t.strip() for t in tokens):
+            return '"tokens" must be a list of non-empty strings'
+        return Doc(nlp.vocab, tokens) if tokens else "empty text (no tokens)"
+    text = record.get("text")
+    if not isinstance(text, str):
+        return 'expected an object with a "text" string or a "tokens" list'
+    if not text.strip():
+        return "empty text"
+    return nlp.make_doc(text)
 
 
 def _read_jsonl_lines(path: Path):
