@@ -89,3 +89,16 @@ def test_annotated_jsonl_through_corpus(tmp_path):
     path.write_text('{"words": ["Hi", "!"], "tags": ["UH"]}\n', encoding="utf8")
     with pytest.raises(CorpusError, match=r"tagged.jsonl:1"):
         list(Corpus(path)(Pipeline()))
+
+
+def test_conllu_multiword_range_does_not_leak_into_next_sentence(tmp_path):
+    path = tmp_path / "mwt.conllu"
+    path.write_text(
+        "1-2\tcan't\t_\t_\t_\t_\t_\t_\t_\t_\n1\tca\tcan\tAUX\tMD\t_\t0\troot\t_\t_\n"
+        "2\tn't\tnot\tPART\tRB\t_\t1\tadvmod\t_\t_\n\n"
+        "1\tWhere\twhere\tADV\tWRB\t_\t2\tadvmod\t_\t_\n2\tis\tbe\tAUX\tVBZ\t_\t0\troot\t_\t_\n"
+        "3\tit\tit\tPRON\tPRP\t_\t2\tnsubj\t_\tSpaceAfter=No\n4\t?\t?\tPUNCT\t.\t_\t2\tpunct\t_\t_\n\n",
+        encoding="utf8",
+    )
+    docs = [doc for doc, _ in read_conllu(path, Vocab(), n_sents=1)]
+    assert docs[0].text == "can't" and docs[1].text == "Where is it?"

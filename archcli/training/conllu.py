@@ -53,6 +53,8 @@ def read_conllu_sentences(path: Path) -> Iterator[_Sentence]:
             if not line.strip():
                 if words:
                     yield finish()
+                # A multi-word token range never reaches into the next sentence.
+                mwt_end, mwt_space = -1, True
                 continue
             if line.startswith("#"):
                 continue
@@ -162,6 +164,7 @@ def _make_doc(vocab: Vocab, sentences: List[_Sentence], tag_source: str) -> Doc:
         lemmas.extend(s_lemmas)
         sent_starts.extend([True] + [False] * (len(s_words) - 1))
     if spaces:
-        spaces[-1] = False if not spaces[-1] else spaces[-1]
+        # No trailing whitespace after a doc's last token (the text ends there).
+        spaces[-1] = False
     return Doc(vocab, words, spaces, tags=tags, pos=pos, heads=heads, deps=deps, lemmas=lemmas,
                sent_starts=sent_starts)
