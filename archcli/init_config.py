@@ -5,7 +5,7 @@ from thinc.api import Config
 
 from .errors import ArchcliError
 
-SUPPORTED = ("tok2vec", "tagger", "parser", "ner")
+SUPPORTED = ("tok2vec", "tagger", "parser", "ner", "textcat", "textcat_multilabel", "spancat")
 
 # Component blocks: each takes the tok2vec sub-block (a listener or an inline model) as text.
 COMPONENT_TEMPLATES: Dict[str, str] = {
@@ -64,7 +64,61 @@ nO = null
 
 {tok2vec}
 """
+BOW_TEMPLATES: Dict[str, str] = {}
+_TEXTCAT_HEAD = """
+[components.{name}]
+factory = "{name}"
+scorer = {{{{"@scorers":"{scorer}"}}}}
+threshold = {threshold}
+"""
+_BOW = """
+@architectures = "spacy.TextCatBOW.v2"
+exclusive_classes = {exclusive}
+ngram_size = 1
+no_output_layer = false
+nO = null
+"""
+for _name, _scorer, _threshold, _exclusive in (("textcat", "spacy.textcat_scorer.v2", "0.0", "true"),
+                                               ("textcat_multilabel", "spacy.textcat_multilabel_scorer.v2", "0.5", "false")):
+    _head_text = _TEXTCAT_HEAD.format(name=_name, scorer=_scorer, threshold=_threshold)
+    _bow_text = _BOW.format(exclusive=_exclusive)
+    # accuracy: spaCy's ensemble of the BOW model and an attention-pooled tok2vec.
+    COMPONENT_TEMPLATES[_name] = (
+        _head_text + f"\n[components.{_name}.model]\n@architectures = \"spacy.TextCatEnsemble.v2\"\nnO = null\n"
+        + f"\n[components.{_name}.model.linear_model]" + _bow_text + "\n{tok2vec}\n"
+    )
+    # efficiency: the BOW model alone, which needs no tok2vec.
+    BOW_TEMPLATES[_name] = _head_text + f"\n[components.{_name}.model]" + _bow_text
+COMPONENT_TEMPLATES["spancat"] = """
+[components.spancat]
+factory = "spancat"
+max_positive = null
+scorer = {{"@scorers":"spacy.spancat_scorer.v1"}}
+spans_key = "sc"
+threshold = 0.5
+
+[components.spancat.model]
+@architectures = "spacy.SpanCategorizer.v1"
+
+[components.spancat.model.reducer]
+@layers = "spacy.mean_max_reducer.v1"
+hidden_size = 128
+
+[components.spancat.model.scorer]
+@layers = "spacy.LinearLogistic.v1"
+nO = null
+nI = null
+
+{tok2vec}
+
+[components.spancat.suggester]
+@misc = "spacy.ngram_suggester.v1"
+sizes = [1,2,3]
+"""
 SCORE_WEIGHTS: Dict[str, Dict[str, float]] = {
+    "textcat": {"cats_score": 1.0},
+    "textcat_multilabel": {"cats_score": 1.0},
+    "spancat": {"spans_sc_f": 1.0, "spans_sc_p": 0.0, "spans_sc_r": 0.0},
     "tagger": {"tag_acc": 1.0},
     "parser": {"dep_uas": 0.5, "dep_las": 0.5, "sents_f": 0.0},
     "ner": {"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0},
@@ -132,13 +186,19 @@ def init_config_text(
         raise ArchcliError("--pipeline needs at least one component")
     use_vectors = bool(vectors) and optimize == "accuracy"
     tasks = [name for name in pipeline if name != "tok2vec"]
-    shared = "tok2vec" in pipeline or len(tasks) > 1
+    # As spaCy chooses: with --optimize efficiency a textcat is the BOW model, which needs no tok2vec.
+    featureless = [name for name in tasks if name in BOW_TEMPLATES and optimize == "efficiency"]
+    featured = [name for name in tasks if name not in featureless]
+    shared = "tok2vec" in pipeline or len(featured) > 1
     names = (["tok2vec"] if shared else []) + tasks
     parts = [_head(names, lang, gpu, vectors)]
     if shared:
         parts.append('\n[components.tok2vec]\nfactory = "tok2vec"\n')
         parts.append(_tok2vec_block("components.tok2vec.model", optimize, use_vectors))
     for name in tasks:
+        if name in featureless:
+            parts.append(BOW_TEMPLATES[name].format(tok2vec=""))
+            continue
         section = f"components.{name}.model.tok2vec"
         t2v = _listener_block(section) if shared else _tok2vec_block(section, optimize, use_vectors)
         parts.append(COMPONENT_TEMPLATES[name].format(tok2vec=t2v))
@@ -152,7 +212,7 @@ def init_config_text(
     if pretraining:
         from .training.pretraining import add_pretraining_block
 
-        text = add_pretraining_block(text, component="tok2vec" if shared else tasks[0],
+        text = add_pretraining_block(text, component="tok2vec" if shared else (featured or tasks)[0],
                                      layer="" if shared else "tok2vec")
     text = "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
     while "\n\n\n" in text:

@@ -184,3 +184,167 @@ def make_ner_scorer() -> Callable[..., Dict[str, Any]]:
         return score_ents(examples)
 
     return ner_score
+
+
+# --- text classification --------------------------------------------------------------------
+def _roc_auc(golds: numpy.ndarray, scores: numpy.ndarray) -> Optional[float]:
+    """ROC AUC of scores against 0/1 golds (1.0 is positive), with ties counted half, as spaCy's curve.
+
+    The Mann-Whitney form: mean rank of the positives, from one sort; None unless golds are binary.
+    """
+    if numpy.unique(golds).shape[0] != 2:
+        return None
+    positive = golds == 1.0
+    n_pos = int(positive.sum())
+    n_neg = positive.shape[0] - n_pos
+    if not n_pos or not n_neg:
+        return 0.0
+    order = numpy.argsort(scores, kind="mergesort")
+    _, inverse, counts = numpy.unique(scores[order], return_inverse=True, return_counts=True)
+    group_rank = numpy.cumsum(counts) - (counts - 1) / 2.0  # average 1-based rank of each tied group
+    ranks = numpy.empty(scores.shape[0], dtype="float64")
+    ranks[order] = group_rank[inverse]
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def score_cats(
+    examples: Iterable[Example],
+    attr: str = "cats",
+    *,
+    labels: Iterable[str] = (),
+    multi_label: bool = True,
+    positive_label: Optional[str] = None,
+    threshold: Optional[float] = None,
+    **cfg: Any,
+) -> Dict[str, Any]:
+    """spaCy's Scorer.score_cats over (n_docs, n_labels) matrices of predicted and gold scores.
+
+    Exclusive classes: each doc's top predicted label against its top gold label; `{attr}_score`
+    is the macro F (or the positive label's F for a binary task given `positive_label`).
+    Multi-label: a label is predicted when its score >= threshold (0.5); gold labels a doc leaves
+    out are missing, not negatives; `{attr}_score` is the macro ROC AUC.
+    """
+    examples = list(examples)
+    labels = list(dict.fromkeys(labels))
+    n_labels = len(labels)
+    threshold = 0.0 if not multi_label else (0.5 if threshold is None else threshold)
+    nan = float("nan")
+    pred = numpy.asarray([[eg.predicted.cats.get(label, nan) for label in labels] for eg in examples],
+                         dtype="float64").reshape((len(examples), n_labels))
+    gold = numpy.asarray([[eg.reference.cats.get(label, nan) for label in labels] for eg in examples],
+                         dtype="float64").reshape((len(examples), n_labels))
+    has_pred, has_gold = ~numpy.isnan(pred), ~numpy.isnan(gold)
+    pred_filled = numpy.nan_to_num(pred, nan=0.0)
+    # Exclusive classes read a missing gold label as 0.0 for the AUC; multi-label skips it.
+    gold_auc = gold if multi_label else numpy.nan_to_num(gold, nan=0.0)
+    auc_per_type: Dict[str, Optional[float]] = {}
+    for j, label in enumerate(labels):
+        known = ~numpy.isnan(gold_auc[:, j])
+        auc_per_type[label] = _roc_auc(gold_auc[known, j], pred_filled[known, j])
+    if multi_label:
+        predicted = (pred_filled >= threshold) & has_gold
+        positive = numpy.nan_to_num(gold, nan=0.0) > 0
+        tp = (predicted & positive).sum(axis=0)
+        fp = (predicted & ~positive & has_gold).sum(axis=0)
+        fn = (~predicted & positive & has_gold).sum(axis=0)
+    else:
+        any_pred, any_gold = has_pred.any(axis=1), has_gold.any(axis=1)
+        pred_label = numpy.where(has_pred, pred, -numpy.inf).argmax(axis=1)
+        gold_rows = numpy.where(has_gold, gold, -numpy.inf)
+        gold_label = gold_rows.argmax(axis=1)
+        both = any_pred & any_gold
+        right = both & (pred_label == gold_label)
+        wrong = both & ~right
+        gold_only = any_gold & ~any_pred & (gold_rows.max(axis=1, initial=-numpy.inf) > 0)
+        tp = numpy.bincount(pred_label[right], minlength=n_labels)
+        fn = numpy.bincount(gold_label[wrong], minlength=n_labels) + numpy.bincount(gold_label[gold_only], minlength=n_labels)
+        fp = numpy.bincount(pred_label[wrong], minlength=n_labels) + numpy.bincount(pred_label[any_pred & ~any_gold], minlength=n_labels)
+    per_type = {label: PRFScore(int(tp[j]), int(fp[j]), int(fn[j])) for j, label in enumerate(labels)}
+    micro = PRFScore(int(tp.sum()), int(fp.sum()), int(fn.sum())) if n_labels else PRFScore()
+    n_cats = n_labels + 1e-100
+    results: Dict[str, Any] = {
+        f"{attr}_score": None,
+        f"{attr}_score_desc": None,
+        f"{attr}_micro_p": micro.precision,
+        f"{attr}_micro_r": micro.recall,
+        f"{attr}_micro_f": micro.fscore,
+        f"{attr}_macro_p": sum(s.precision for s in per_type.values()) / n_cats,
+        f"{attr}_macro_r": sum(s.recall for s in per_type.values()) / n_cats,
+        f"{attr}_macro_f": sum(s.fscore for s in per_type.values()) / n_cats,
+        # Labels without both gold values count 0 but still divide, as spaCy does.
+        f"{attr}_macro_auc": sum(a for a in auc_per_type.values() if a is not None) / n_cats,
+        f"{attr}_f_per_type": {label: s.to_dict() for label, s in per_type.items()},
+        f"{attr}_auc_per_type": auc_per_type,
+    }
+    if n_labels == 2 and not multi_label and positive_label:
+        results[f"{attr}_score"] = results[f"{attr}_f_per_type"][positive_label]["f"]
+        results[f"{attr}_score_desc"] = f"F ({positive_label})"
+    elif not multi_label:
+        results[f"{attr}_score"] = results[f"{attr}_macro_f"]
+        results[f"{attr}_score_desc"] = "macro F"
+    else:
+        results[f"{attr}_score"] = results[f"{attr}_macro_auc"]
+        results[f"{attr}_score_desc"] = "macro AUC"
+    return results
+
+
+@registry.scorers("spacy.textcat_scorer.v2")
+def make_textcat_scorer() -> Callable[..., Dict[str, Any]]:
+    def textcat_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        kwargs.pop("multi_label", None)
+        return score_cats(examples, "cats", multi_label=False, **kwargs)
+
+    return textcat_score
+
+
+@registry.scorers("spacy.textcat_multilabel_scorer.v2")
+def make_textcat_multilabel_scorer() -> Callable[..., Dict[str, Any]]:
+    def textcat_multilabel_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        kwargs.pop("multi_label", None)
+        return score_cats(examples, "cats", multi_label=True, **kwargs)
+
+    return textcat_multilabel_score
+
+
+registry.scorers.register("spacy.textcat_scorer.v1", func=make_textcat_scorer)
+registry.scorers.register("spacy.textcat_multilabel_scorer.v1", func=make_textcat_multilabel_scorer)
+
+
+# --- span groups ------------------------------------------------------------------------------
+def score_span_groups(examples: Iterable[Example], spans_key: str, *, labeled: bool = True, **cfg: Any) -> Dict[str, Any]:
+    """P/R/F of doc.spans[spans_key] as exact (label, start, end) matches, overlaps allowed.
+
+    Docs whose gold side has no `spans_key` group are not annotated and are skipped. Keys are
+    spaCy's: spans_{key}_p/_r/_f and spans_{key}_per_type.
+    """
+    attr = f"spans_{spans_key}"
+    tp = fp = fn = 0
+    per_type: Dict[str, List[int]] = {}
+    for eg in examples:
+        if spans_key not in eg.reference.spans:
+            continue
+        gold = {(s.label_ if labeled else "", s.start, s.end) for s in eg.reference.spans[spans_key]}
+        pred = {(s.label_ if labeled else "", s.start, s.end) for s in eg.predicted.spans.get(spans_key, [])}
+        hit = gold & pred
+        tp, fp, fn = tp + len(hit), fp + len(pred - hit), fn + len(gold - hit)
+        if labeled:
+            for group, slot in ((hit, 0), (pred - hit, 1), (gold - hit, 2)):
+                for label, _, _ in group:
+                    per_type.setdefault(label, [0, 0, 0])[slot] += 1
+    scores: Dict[str, Any] = {f"{attr}_p": None, f"{attr}_r": None, f"{attr}_f": None}
+    if labeled:
+        scores[f"{attr}_per_type"] = None
+    if tp + fp + fn:
+        total = PRFScore(tp, fp, fn)
+        scores.update({f"{attr}_p": total.precision, f"{attr}_r": total.recall, f"{attr}_f": total.fscore})
+        if labeled:
+            scores[f"{attr}_per_type"] = {label: PRFScore(*c).to_dict() for label, c in per_type.items()}
+    return scores
+
+
+@registry.scorers("spacy.spancat_scorer.v1")
+def make_spancat_scorer() -> Callable[..., Dict[str, Any]]:
+    def spancat_score(examples: Iterable[Example], *, spans_key: str = "sc", **kwargs) -> Dict[str, Any]:
+        return score_span_groups(examples, spans_key)
+
+    return spancat_score

@@ -11,8 +11,11 @@ from ._util import setup_gpu, user_errors
 SCORE_NAMES = {
     "token_acc": "TOK", "tag_acc": "TAG", "pos_acc": "POS", "morph_acc": "MORPH", "lemma_acc": "LEMMA",
     "dep_uas": "UAS", "dep_las": "LAS", "sents_f": "SENT F", "ents_p": "NER P", "ents_r": "NER R",
-    "ents_f": "NER F", "cats_score": "TEXTCAT", "speed": "SPEED",
+    "ents_f": "NER F", "cats_score": "TEXTCAT", "cats_macro_auc": "TEXTCAT AUC", "cats_micro_f": "TEXTCAT MICRO F",
+    "speed": "SPEED",
 }
+# Span groups are scored per key: spans_<key>_p/_r/_f print as SPAN <KEY> P/R/F.
+SPAN_SCORE_SUFFIXES = {"_p": "P", "_r": "R", "_f": "F"}
 
 
 @app.command("evaluate")
@@ -43,10 +46,19 @@ def print_scores(scores: Dict[str, Any]) -> None:
         if value is None:
             continue
         rows.append((name, f"{value:.0f}" if key == "speed" else f"{value * 100:.2f}"))
+    for key, value in scores.items():
+        if key.startswith("spans_") and key[-2:] in SPAN_SCORE_SUFFIXES and isinstance(value, (int, float)):
+            rows.insert(len(rows) - ("speed" in scores), (f"SPAN {key[6:-2].upper()} {SPAN_SCORE_SUFFIXES[key[-2:]]}",
+                                                           f"{value * 100:.2f}"))
     msg.divider("Results")
     msg.table(rows, aligns=("l", "r"))
     for key, value in scores.items():
-        if key.endswith("_per_type") and isinstance(value, dict) and value:
+        if key == "cats_auc_per_type" and isinstance(value, dict) and value:
+            data = [(label, "-" if v is None else f"{v:.2f}") for label, v in sorted(value.items())]
+            msg.table(data, header=("", "ROC AUC"), aligns=("l", "r"), title="TEXTCAT ROC AUC (per label)")
+            continue
+        if key.endswith("_per_type") and isinstance(value, dict) and value and all(
+                isinstance(v, dict) for v in value.values()):
             data = [(label, f"{v['p'] * 100:.2f}", f"{v['r'] * 100:.2f}", f"{v['f'] * 100:.2f}")
                     for label, v in sorted(value.items())]
             msg.table(data, header=("", "P", "R", "F"), aligns=("l", "r", "r", "r"),

@@ -2,7 +2,10 @@
 from .base import Pipe, TrainablePipe
 from .factories import FACTORIES, factory, get_factory
 from .parser import DependencyParser, EntityRecognizer
+from .spancat import SpanCategorizer
 from .tagger import Tagger
+from .textcat import MultiLabelTextCategorizer, TextCategorizer
 from .tok2vec import Tok2Vec
 
-__all__ = ["DependencyParser", "EntityRecognizer", "Pipe", "TrainablePipe", "FACTORIES", "factory", "get_factory", "Tagger", "Tok2Vec"]
+__all__ = ["DependencyParser", "EntityRecognizer", "Pipe", "TrainablePipe", "FACTORIES", "factory", "get_factory", "Tagger", "Tok2Vec",
+           "MultiLabelTextCategorizer", "SpanCategorizer", "TextCategorizer"]

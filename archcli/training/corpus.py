@@ -14,7 +14,7 @@ from ..registry import registry
 from .conllu import read_conllu
 from .example import Example
 
-CORPUS_SUFFIXES = (".spacy", ".conllu", ".jsonl", ".iob", ".iob2")
+CORPUS_SUFFIXES = (".spacy", ".conllu", ".jsonl", ".iob", ".iob2", ".tsv")
 
 
 def walk_corpus(path: Union[str, Path], suffixes: Iterable[str]) -> List[Path]:
@@ -91,6 +91,11 @@ class Corpus:
             from .jsonl import read_annotated_jsonl
 
             yield from read_annotated_jsonl(path, nlp)
+        elif path.name.endswith(".tsv"):
+            from .litbank import read_litbank
+
+            for doc, line in read_litbank(path, nlp.vocab, n_sents=self.n_sents):
+                yield doc, f"{path}:{line}"
         else:
             from ..tokens.docbin import read_docbin
 
@@ -242,3 +247,6 @@ def _read_jsonl_lines(path: Path):
             if not isinstance(record, dict):
                 raise CorpusError("each line must be a JSON object", where=f"{path}:{line_no}")
             yield line_no, record
+
+
+from . import litbank  # noqa: E402,F401  (registers archcli.LitBankCorpus.v1)

@@ -1,10 +1,12 @@
 """Annotated JSONL: `{"text", "words"?, "tags"?, "cats"?, …}` per line, for quick samples.
 
 Reads text or gold tokens (`words`, `spaces`), per-token `tags`/`pos`/`lemmas`, and
-`entities` as character offsets `[start, end, label]`.
+`entities` as character offsets `[start, end, label]`; `cats` as `{label: score in [0, 1]}`; and
+`spans` as `[start, end, label]` character offsets into doc.spans[`spans_key`] (default "sc"), or
+as `{key: [[start, end, label], …]}` for several groups. Spans may nest and overlap.
 """
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 from ..errors import CorpusError
 from ..tokens import Doc, Span
@@ -41,7 +43,39 @@ def read_annotated_jsonl(path: Path, nlp) -> Iterator[Tuple[Doc, str]]:
                     raise CorpusError(f"entities {prev.text!r} and {span.text!r} overlap", where=where)
             doc.ents = ordered
             doc.user_data["ents_known"] = True
+        if "cats" in record:
+            doc.cats = read_cats(record["cats"], where)
+        if "spans" in record:
+            doc.spans.update(read_span_groups(doc, record["spans"], record.get("spans_key", "sc"), where))
         yield doc, where
+
+
+def read_cats(value: Any, where: str) -> Dict[str, float]:
+    """`{label: score}` with every score a number in [0, 1] (booleans and strings are errors)."""
+    if not isinstance(value, dict):
+        raise CorpusError(f'"cats" must be an object {{label: 0 or 1}}, got {type(value).__name__}', where=where)
+    cats: Dict[str, float] = {}
+    for label, score in value.items():
+        if not label:
+            raise CorpusError('"cats" has an empty label', where=where)
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0:
+            raise CorpusError(f"cats[{label!r}] = {score!r} is not a number in [0, 1]", where=where)
+        cats[str(label)] = float(score)
+    return cats
+
+
+def read_span_groups(doc: Doc, value: Any, default_key: Any, where: str) -> Dict[str, List[Span]]:
+    """Span groups from `[[start, end, label], …]` (under `default_key`) or `{key: [[…], …]}`."""
+    groups = value if isinstance(value, dict) else {default_key: value}
+    result: Dict[str, List[Span]] = {}
+    for key, items in groups.items():
+        if not isinstance(key, str) or not key:
+            raise CorpusError(f"span group key must be a non-empty string, got {key!r}", where=where)
+        spans = char_spans(doc, items, where, "spans")
+        if any(not span.label_ for span in spans):
+            raise CorpusError(f'every span in "spans" needs a label (group {key!r})', where=where)
+        result[key] = spans
+    return result
 
 
 def char_spans(doc: Doc, items, where: str, key: str) -> List[Span]:
