@@ -18,6 +18,22 @@ class FactoryMeta:
 FACTORIES: Dict[str, FactoryMeta] = {}
 
 
+def default_tok2vec_block(section: str) -> str:
+    """spaCy's standard HashEmbedCNN tok2vec as config text under `[section]`: the default
+    model of `tok2vec` and the inline tok2vec of the task components' defaults."""
+    return f"""
+[{section}]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = 96
+depth = 4
+embed_size = 2000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
+
+
 def factory(name: str, default_config: str = "", default_score_weights: Optional[Dict[str, Optional[float]]] = None):
     """Register `func(nlp, name, **config)` as the factory for `[components.X] factory = name`.
 

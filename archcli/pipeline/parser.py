@@ -15,7 +15,7 @@ from ..ml.parser import resize_output
 from ..tokens import Doc, Span
 from ..training.example import Example
 from .base import TrainablePipe
-from .factories import factory
+from .factories import default_tok2vec_block, factory
 from .transitions import ArcEager, BiluoPushDown
 from .transitions.nonproj import deprojectivize, find_cycle_or_bad_root, projectivize
 from .transitions.state import StateBatch
@@ -35,17 +35,7 @@ extra_state_tokens = false
 hidden_width = 128
 maxout_pieces = 3
 use_upper = true
-
-[component.model.tok2vec]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 4
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
-"""
+""" + default_tok2vec_block("component.model.tok2vec")
 
 NER_DEFAULT = """
 [component]
@@ -61,17 +51,7 @@ extra_state_tokens = false
 hidden_width = 64
 maxout_pieces = 2
 use_upper = true
-
-[component.model.tok2vec]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 4
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
-"""
+""" + default_tok2vec_block("component.model.tok2vec")
 
 
 class TransitionComponent(TrainablePipe):

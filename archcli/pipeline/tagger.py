@@ -8,7 +8,7 @@ from ..errors import ArchcliError
 from ..tokens import Doc
 from ..training.example import Example
 from .base import TrainablePipe
-from .factories import factory
+from .factories import default_tok2vec_block, factory
 
 DEFAULT_TAGGER_CONFIG = """
 [component]
@@ -21,17 +21,7 @@ scorer = {"@scorers":"spacy.tagger_scorer.v1"}
 @architectures = "spacy.Tagger.v2"
 nO = null
 normalize = false
-
-[component.model.tok2vec]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 4
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
-"""
+""" + default_tok2vec_block("component.model.tok2vec")
 
 
 @factory(

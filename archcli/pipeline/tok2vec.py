@@ -8,21 +8,11 @@ from ..ml.listener import Tok2VecListener
 from ..tokens import Doc
 from ..training.example import Example
 from .base import TrainablePipe
-from .factories import factory
+from .factories import default_tok2vec_block, factory
 
 DEFAULT_TOK2VEC_CONFIG = """
 [component]
-
-[component.model]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 4
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
-"""
+""" + default_tok2vec_block("component.model")
 
 
 @factory("tok2vec", default_config=DEFAULT_TOK2VEC_CONFIG)
