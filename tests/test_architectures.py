@@ -154,3 +154,22 @@ def test_spec_layers_also_resolve_as_layers():
     # spaCy registers these as @layers; the spec writes @architectures: both work here.
     for name in ["spacy.StaticVectors.v2", "spacy.FeatureExtractor.v1"]:
         assert registry.has("layers", name) and registry.has("architectures", name)
+
+
+def test_listener_spec_block_builds_a_pipeline(blocks, ud_dir):
+    """The spec's listener example (tok2vec width 342, defaults filled from the factory) trains."""
+    from archcli.language import Pipeline
+    from archcli.training.corpus import Corpus
+
+    config = block_config(blocks["spacy.Tok2VecListener.v1"])
+    config["nlp"] = {"lang": "en", "pipeline": ["tok2vec", "tagger"]}
+    nlp = Pipeline.from_config(Config(config))
+    tok2vec, tagger = nlp.get_pipe("tok2vec"), nlp.get_pipe("tagger")
+    assert [l.get_dim("nO") for l in tok2vec.listeners] == [342]
+    examples = list(Corpus(ud_dir / "dev.conllu", limit=3)(nlp))
+    optimizer = nlp.initialize(lambda: examples)
+    losses = {}
+    for _ in range(2):
+        nlp.update(examples, sgd=optimizer, losses=losses)
+    assert losses["tagger"] > 0 and losses["tok2vec"] > 0
+    assert tagger.model.get_ref("softmax").get_dim("nI") == 342
