@@ -161,9 +161,9 @@ def test_listener_spec_block_builds_a_pipeline(blocks, ud_dir):
     from archcli.language import Pipeline
     from archcli.training.corpus import Corpus
 
-    config = block_config(blocks["spacy.Tok2VecListener.v1"])
-    config["nlp"] = {"lang": "en", "pipeline": ["tok2vec", "tagger"]}
-    nlp = Pipeline.from_config(Config(config))
+    # The spec shows the component blocks only; confection wants their parent section declared.
+    text = "[components]\n" + blocks["spacy.Tok2VecListener.v1"] + '\n[nlp]\nlang = "en"\npipeline = ["tok2vec","tagger"]\n'
+    nlp = Pipeline.from_config(Config().from_str(text, interpolate=False))
     tok2vec, tagger = nlp.get_pipe("tok2vec"), nlp.get_pipe("tagger")
     assert [l.get_dim("nO") for l in tok2vec.listeners] == [342]
     examples = list(Corpus(ud_dir / "dev.conllu", limit=3)(nlp))
