@@ -1,0 +1,73 @@
+"""spaCy hooks for the benchmark, loaded with `spacy train --code bench/spacy_hooks.py`.
+
+`bench.StepClockLogger.v1` wraps `spacy.ConsoleLogger.v1` (the console output is unchanged) and
+writes, when training ends, a JSON summary to the file named by $BENCH_STEP_CLOCK:
+
+    step_seconds   seconds between consecutive log calls, one per step after step 0
+    eval_steps     the steps (after 0) that evaluated, whose intervals include evaluation and saving
+    words          {step: words seen so far} at every evaluation step
+
+spaCy calls the logger once per step (with None on steps that do not evaluate), right after the
+update, and after evaluation and checkpointing on evaluation steps; so the interval that ends at a
+non-evaluation step is exactly one step's batching, forward, backward and optimizer update.
+
+`bench.GoldTokenCorpus.v1` reads a `.spacy` file like `spacy.Corpus.v1` but always predicts on the
+gold tokens of each whole document (no retokenisation, no sentence splitting), which is what
+archcli's reader does; `bench_tagger.py --spacy-gold-tokens` trains spaCy with it as a control.
+"""
+import json
+import os
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+from spacy.util import registry
+
+
+@registry.loggers("bench.StepClockLogger.v1")
+def step_clock_logger(progress_bar: bool = False) -> Callable:
+    console = registry.get("loggers", "spacy.ConsoleLogger.v1")(progress_bar=progress_bar)
+    out_path = os.environ.get("BENCH_STEP_CLOCK", "step_clock.json")
+
+    def setup(nlp: Any, stdout: Any, stderr: Any) -> Tuple[Callable, Callable]:
+        log_step, finalize = console(nlp, stdout, stderr)
+        step_seconds: List[float] = []
+        eval_steps: List[int] = []
+        words: Dict[int, int] = {}
+        state: Dict[str, Any] = {"last": None, "step": -1}
+
+        def log(info: Optional[Dict[str, Any]]) -> None:
+            now = time.perf_counter()
+            state["step"] += 1
+            if state["last"] is not None:
+                step_seconds.append(now - state["last"])
+            if info is not None:
+                words[int(info["step"])] = int(info["words"])
+                if info["step"]:
+                    eval_steps.append(int(info["step"]))
+            log_step(info)
+            state["last"] = time.perf_counter()  # the console printing is not part of a step
+
+        def done() -> None:
+            finalize()
+            with open(out_path, "w", encoding="utf8") as file_:
+                json.dump({"step_seconds": step_seconds, "eval_steps": eval_steps, "words": words}, file_)
+
+        return log, done
+
+    return setup
+
+
+@registry.readers("bench.GoldTokenCorpus.v1")
+def gold_token_corpus(path: str, max_length: int = 0, gold_preproc: bool = False, limit: int = 0,
+                      augmenter: Optional[Callable] = None) -> Callable[[Any], Iterator[Example]]:
+    """Examples whose predicted doc has the reference's own tokens; the other settings are ignored."""
+
+    def read(nlp: Any) -> Iterator[Example]:
+        for ref in DocBin().from_disk(path).get_docs(nlp.vocab):
+            if len(ref):
+                words = [t.text for t in ref]
+                yield Example(Doc(nlp.vocab, words=words, spaces=[bool(t.whitespace_) for t in ref]), ref)
+
+    return read
