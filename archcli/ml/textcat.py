@@ -10,9 +10,8 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union, cast
 
 import numpy
 from thinc.api import (
-    Dropout, HashEmbed, LayerNorm, Linear, Logistic, Maxout, Model, ParametricAttention, Softmax,
-    SparseLinear_v2, chain, clone, concatenate, expand_window, list2ragged,
-    ragged2list, reduce_first, reduce_last, reduce_max, reduce_mean, reduce_sum, residual, resizable,
+    Dropout, HashEmbed, LayerNorm, Linear, Logistic, Maxout, Model, NumpyOps, ParametricAttention, Softmax,
+    SparseLinear_v2, chain, clone, concatenate, expand_window, list2ragged, ragged2list, reduce_first, reduce_last, reduce_max, reduce_mean, reduce_sum, residual, resizable,
     softmax_activation, uniqued, with_array, with_cpu,
 )
 from thinc.layers.chain import init as init_chain
@@ -46,8 +45,6 @@ def ngram_counts(docs: Sequence[Doc], ngram_size: int, attr: int = ORTH) -> Ngra
     belong to the same doc. Sorting by (doc, key) then gives each doc's distinct keys in ascending
     order with their counts, as `numpy.unique(return_counts=True)` would per doc.
     """
-    from thinc.api import NumpyOps
-
     n_docs = len(docs)
     lengths = numpy.fromiter((len(doc) for doc in docs), dtype="int64", count=n_docs)
     if not n_docs or not lengths.sum():
@@ -141,13 +138,9 @@ def _sparse_forward(model: Model, X: NgramBatch, is_train: bool) -> Tuple[Floats
     # Two hashed rows per key; column offsets give the label's weight (v1 indexing).
     rows = numpy.stack([murmurhash3_32_uint64(keys, 0), murmurhash3_32_uint64(keys, 1)], axis=1).astype("int64") & mask
     index = rows[:, :, None] + cols[None, None, :]  # (n_keys, 2, nO)
-    contrib = W[index].sum(axis=1) * values[:, None]
-    scores = numpy.zeros((lengths.shape[0], nO), dtype="f")
-    starts = numpy.cumsum(lengths) - lengths
-    filled = lengths > 0
-    if filled.any():
-        scores[filled] = numpy.add.reduceat(contrib, starts[filled], axis=0)
-    scores += b
+    contrib = numpy.ascontiguousarray((W[index[:, 0]] + W[index[:, 1]]) * values[:, None], dtype="f")
+    cpu = NumpyOps()
+    scores = cpu.reduce_sum(contrib, lengths.astype("int32")) + b  # per-doc sums of its keys' rows
 
     def backprop(d_scores: Floats2d) -> NgramBatch:
         d_scores = model.ops.to_numpy(d_scores)
