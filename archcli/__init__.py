@@ -3,4 +3,13 @@ __version__ = "0.1.0"
 
 from .registry import registry  # noqa: E402
 
-__all__ = ["registry", "__version__"]
+
+
+def load(path):
+    """Load a model directory (see `archcli.language.load`)."""
+    from .language import load as load_model
+
+    return load_model(path)
+
+
+__all__ = ["registry", "load", "__version__"]

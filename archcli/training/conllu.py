@@ -155,6 +155,9 @@ def _make_doc(vocab: Vocab, sentences: List[_Sentence], tag_source: str) -> Doc:
     sent_starts: List[Optional[bool]] = []
     for s_words, s_spaces, s_tags, s_pos, s_heads, s_deps, s_lemmas, _ in sentences:
         offset = len(words)
+        if spaces:
+            # Sentences joined into one doc are separated by a space, as spaCy's converter does.
+            spaces[-1] = True
         words.extend(s_words)
         spaces.extend(s_spaces)
         tags.extend(s_pos if tag_source == "upos" else s_tags)
@@ -163,8 +166,6 @@ def _make_doc(vocab: Vocab, sentences: List[_Sentence], tag_source: str) -> Doc:
         deps.extend("ROOT" if dep == "root" else dep for dep in s_deps)
         lemmas.extend(s_lemmas)
         sent_starts.extend([True] + [False] * (len(s_words) - 1))
-    if spaces:
-        # No trailing whitespace after a doc's last token (the text ends there).
-        spaces[-1] = False
+
     return Doc(vocab, words, spaces, tags=tags, pos=pos, heads=heads, deps=deps, lemmas=lemmas,
                sent_starts=sent_starts)
