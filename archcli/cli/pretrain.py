@@ -20,7 +20,7 @@ def pretrain_cli(
 ) -> None:
     """Pretrain a tok2vec layer on raw text (PretrainVectors / PretrainCharacters objectives)."""
     from ..config import load_config
-    from ..errors import ConfigError
+    from ..errors import ArchcliError, ConfigError
     from ..registry import ensure_populated
 
     ensure_populated()
@@ -36,6 +36,8 @@ def pretrain_cli(
                           where="pretraining.objective")
     from ..training.pretraining import atomic_write
 
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ArchcliError("the output path is a file; give a directory for the weights", where=str(output_dir))
     output_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(output_dir / "config.cfg", config.to_str().encode("utf8"))
     pretrain(config, output_dir, resume_path=resume_path, epoch_resume=epoch_resume, skip_last=skip_last)

@@ -116,6 +116,8 @@ def pretrain(
     stderr = stderr or sys.stderr
     msg = Printer(no_print=silent)
     output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ArchcliError("the output path is a file; give a directory for the weights", where=str(output_dir))
     config = Config(config)
     if not config.get("pretraining"):
         raise ConfigError("the config has no [pretraining] settings; `archcli init-config --pretraining` "
