@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARCHCLI := $(VENV)/bin/archcli
 DEMO_OUT ?= demo_output
 
-.PHONY: install demo test bench-tagger clean
+.PHONY: install demo test bench-tagger bench-pretrain clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: install
 
 bench-tagger: install
 	$(PY) bench/bench_tagger.py
+
+bench-pretrain: install
+	$(PY) bench/bench_pretrain.py
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info
