@@ -61,6 +61,8 @@ depth = 4
 """
 
 DEFAULT_SPANS_KEY = "sc"
+# Candidates scored per model call at prediction time (bounds the span tensors' memory).
+MAX_CANDIDATES = 20000
 
 
 @factory("spancat", default_config=DEFAULT_SPANCAT_CONFIG,
@@ -129,10 +131,25 @@ class SpanCategorizer(TrainablePipe):
 
     # --- running ----------------------------------------------------------------------------------
     def predict(self, docs: List[Doc]) -> Tuple[Ragged, Floats2d]:
+        """Candidates and their scores; docs go through the model in groups of at most
+        MAX_CANDIDATES candidates, so memory stays flat however large the `pipe` batch is."""
         indices = self.suggester(docs, ops=self.model.ops)
-        if int(indices.lengths.sum()) == 0:
-            return indices, self.model.ops.alloc2f(0, len(self.labels))
-        return indices, self.model.predict((docs, indices))
+        ops = self.model.ops
+        per_doc = ops.to_numpy(indices.lengths).astype("int64")
+        if int(per_doc.sum()) == 0:
+            return indices, ops.alloc2f(0, len(self.labels))
+        ends = numpy.cumsum(per_doc)
+        scores = []
+        first_doc, first_row = 0, 0
+        while first_doc < len(docs):
+            # The last doc whose candidates still fit (at least one doc per group).
+            last = max(int(numpy.searchsorted(ends, first_row + MAX_CANDIDATES, side="right")), first_doc + 1)
+            rows = int(ends[last - 1])
+            if rows > first_row:
+                group = Ragged(indices.dataXd[first_row:rows], indices.lengths[first_doc:last])
+                scores.append(self.model.predict((docs[first_doc:last], group)))
+            first_doc, first_row = last, rows
+        return indices, scores[0] if len(scores) == 1 else ops.xp.concatenate(scores)
 
     def set_annotations(self, docs: List[Doc], indices_scores: Tuple[Ragged, Floats2d]) -> None:
         """Keep each candidate's labels scoring >= threshold (its best `max_positive` of them)."""
