@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARCHCLI := $(VENV)/bin/archcli
 DEMO_OUT ?= demo_output
 
-.PHONY: install demo test bench-tagger bench-pretrain clean
+.PHONY: install demo test bench-tagger bench-parser bench-pretrain bench-textcat bench-spancat clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,17 @@ test: install
 bench-tagger: install
 	$(PY) bench/bench_tagger.py
 
+bench-parser: install
+	$(PY) bench/bench_parser.py
+
 bench-pretrain: install
 	$(PY) bench/bench_pretrain.py
+
+bench-textcat: install
+	$(PY) bench/bench_textcat.py
+
+bench-spancat: install
+	$(PY) bench/bench_spancat.py
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info

@@ -6,7 +6,9 @@
    (train/dev IOB2, 10 sentences per doc) to `.spacy` once with archcli's DocBin writer; spaCy reads
    the same files, so both tools see identical documents, sentence grouping and gold tokens.
 2. Trains configs/tagger_parser.cfg and configs/ner.cfg with each tool's `train` CLI in its own
-   process: same seed, same max_steps, same eval_frequency, patience off.
+   process: same seed, same max_steps, same eval_frequency, patience off. spaCy reads the files with
+   `bench.GoldTokenCorpus.v1` (bench/spacy_hooks.py), i.e. on the gold tokens as archcli does;
+   `--spacy-retokenise` keeps spaCy's own `spacy.Corpus.v1` (re-tokenised text aligned to gold).
 3. Scores each model-last on dev with gold tokens in a fresh process (bench/parser_side.py).
 4. Prints a table and writes bench/results/parser.json.
 Training speed is compared as the wall time of each training process for the same step budget
@@ -81,13 +83,18 @@ def measured(cmd: List[str], log_path: Path) -> Dict[str, float]:
     return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024}
 
 
-def run(task: str, tool: str, files: Dict[str, Path], steps: int, eval_every: int, python: str) -> Dict[str, float]:
+def run(task: str, tool: str, files: Dict[str, Path], steps: int, eval_every: int, python: str,
+        spacy_gold_tokens: bool = True) -> Dict[str, float]:
     out_dir = WORK / f"{task}-{tool}"
     log_path = WORK / f"{task}-{tool}-train.log"
     overrides = ["--paths.train", str(files["train"]), "--paths.dev", str(files["dev"]),
                  "--training.max_steps", str(steps), "--training.eval_frequency", str(eval_every),
                  "--training.patience", "0", "--training.logger.progress_bar", "false"]
     module = "archcli" if tool == "archcli" else "spacy"
+    if tool == "spacy" and spacy_gold_tokens:
+        overrides += ["--code", str(ROOT / "bench" / "spacy_hooks.py"),
+                      "--corpora.train.@readers", "bench.GoldTokenCorpus.v1",
+                      "--corpora.dev.@readers", "bench.GoldTokenCorpus.v1"]
     log(f"training {tool} {task} ({steps} steps) → {log_path.relative_to(ROOT)}")
     train = measured([python, "-m", module, "train", TASKS[task]["config"], "--output", str(out_dir)] + overrides,
                      log_path)
@@ -110,13 +117,17 @@ def main() -> None:
     parser.add_argument("--tasks", default="parser,ner")
     parser.add_argument("--spacy-python", default=None)
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "parser.json"))
+    parser.add_argument("--spacy-retokenise", action="store_true",
+                        help="let spaCy re-tokenise the text (its default) instead of training on gold tokens")
     args = parser.parse_args()
+    load_start = os.getloadavg()[0]
     WORK.mkdir(parents=True, exist_ok=True)
     pythons = {"archcli": sys.executable, "spacy": spacy_python(args.spacy_python)}
     results: Dict[str, Dict[str, Dict[str, float]]] = {}
     for task in args.tasks.split(","):
         files = convert(task)
-        results[task] = {tool: run(task, tool, files, args.max_steps, args.eval_frequency, python)
+        results[task] = {tool: run(task, tool, files, args.max_steps, args.eval_frequency, python,
+                                   not args.spacy_retokenise)
                          for tool, python in pythons.items()}
     rows = []
     for task, by_tool in results.items():
@@ -134,8 +145,11 @@ def main() -> None:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps({"max_steps": args.max_steps, "eval_frequency": args.eval_frequency,
-                                             "results": results}, indent=2))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    report = {"max_steps": args.max_steps, "eval_frequency": args.eval_frequency,
+              "spacy_gold_tokens": not args.spacy_retokenise, "archcli_commit": commit.stdout.strip(),
+              "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]}, "results": results}
+    Path(args.output).write_text(json.dumps(report, indent=2))
     log(f"wrote {args.output}")
 
 
