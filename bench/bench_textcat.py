@@ -16,6 +16,8 @@ multi-label tasks use the same models with exclusive_classes = false, written to
    tokens (`bench.GoldTokenCorpus.v1`, registered by this file through `--code`), as archcli does.
 3. Scores each `model-best` on dev in each tool's own venv (this file's `side` command): fresh docs
    from the gold words, `nlp.pipe`, timed; predictions are scored here, by one function for both.
+   The table also gives each tool's own dev score at the last step: model-best is the best of a few
+   evaluations on a small dev set, so it carries selection noise that the last step does not.
 4. Prints a table and writes JSON (default bench/results/textcat.json).
 
 spaCy's python: --spacy-python, else /work/spacy-venv/bin/python, else a venv created under
@@ -177,7 +179,9 @@ def train(tool: str, task: str, config: Path, files: Dict[str, str], args: argpa
     measured = run_measured(cmd, work / "logs" / f"train_{task.replace(':', '_')}_seed{seed}_{tool}.log", env=env)
     words, seconds = (step_throughput_spacy if tool == "spacy" else step_throughput_archcli)(out, args.max_steps)
     meta = json.loads((out / "model-best" / "meta.json").read_text(encoding="utf8"))
-    return {"command": " ".join(map(str, cmd)), "process": measured, "model": rel(out / "model-best"),
+    curve = (eval_curve_spacy if tool == "spacy" else eval_curve_archcli)(out)
+    return {"eval_scores": curve, "last_step_score": curve[max(curve)] if curve else None,
+            "command": " ".join(map(str, cmd)), "process": measured, "model": rel(out / "model-best"),
             "step_words": words, "step_seconds": round(seconds, 3), "words_per_second": words / seconds,
             "own_dev_score": (meta.get("performance") or {}).get(score_key)}
 
@@ -187,6 +191,18 @@ def step_throughput_archcli(out: Path, max_steps: int) -> Tuple[int, float]:
     rows = {r["step"]: r for r in map(json.loads, (out / "training_log.jsonl").read_text().splitlines())}
     first, last = rows[0], rows[max(rows)]
     return last["words"] - first["words"], last["train_seconds"] - first["train_seconds"]
+
+
+def eval_curve_archcli(out: Path) -> Dict[int, float]:
+    """The weighted dev score at each evaluation step, from archcli's training log."""
+    rows = map(json.loads, (out / "training_log.jsonl").read_text().splitlines())
+    return {int(r["step"]): float(r["score"]) for r in rows if r.get("score") is not None}
+
+
+def eval_curve_spacy(out: Path) -> Dict[int, float]:
+    """The weighted dev score at each evaluation step, as the step clock logger recorded it."""
+    clock = json.loads((out / "step_clock.json").read_text())
+    return {int(k): float(v) for k, v in clock.get("scores", {}).items()}
 
 
 def step_throughput_spacy(out: Path, max_steps: int) -> Tuple[int, float]:
@@ -285,8 +301,10 @@ def run_task(task: str, metric: str, config: Path, files: Dict[str, str], kind: 
         agg_eval[tool] = {"words_per_second": statistics.mean(r["words_per_second"] for r in runs_e),
                           "process": {"peak_rss_mib": max(r["process"]["peak_rss_mib"] for r in runs_e)}}
         values = [r["scores"]["score"] for r in runs_e]
+        last = [r["last_step_score"] for r in runs_t if r.get("last_step_score") is not None]
         scores[tool] = {"score": statistics.mean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-                        "per_seed": values}
+                        "per_seed": values, "last": statistics.mean(last) if len(last) == len(runs_t) else None,
+                        "last_per_seed": last}
     row = task_row(task, metric, agg_train, agg_eval, scores)
     return row, {"config": rel(config), "scores": scores, "runs": per_seed}
 
@@ -304,6 +322,9 @@ def task_row(task: str, metric: str, train_res: Dict[str, Dict], eval_res: Dict[
         "score_archcli": round(100 * scores[a]["score"], 2), "score_spacy": round(100 * scores[s]["score"], 2),
         "score_sd_archcli": round(100 * scores[a].get("sd", 0.0), 2), "score_sd_spacy": round(100 * scores[s].get("sd", 0.0), 2),
         "score_delta": round(100 * (scores[a]["score"] - scores[s]["score"]), 2),
+        "last_step_archcli": _pct(scores[a].get("last")), "last_step_spacy": _pct(scores[s].get("last")),
+        "last_step_delta": (_pct(scores[a]["last"] - scores[s]["last"])
+                            if scores[a].get("last") is not None and scores[s].get("last") is not None else None),
         "train_wps_archcli": round(train_res[a]["words_per_second"]), "train_wps_spacy": round(train_res[s]["words_per_second"]),
         "train_ratio": ratio(train_res[a]["words_per_second"], train_res[s]["words_per_second"]),
         "infer_wps_archcli": round(eval_res[a]["words_per_second"]), "infer_wps_spacy": round(eval_res[s]["words_per_second"]),
@@ -313,18 +334,28 @@ def task_row(task: str, metric: str, train_res: Dict[str, Dict], eval_res: Dict[
     }
 
 
+def _pct(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(100 * value, 2)
+
+
 def format_table(rows: List[Dict[str, Any]]) -> str:
     def score(r: Dict[str, Any], tool: str) -> str:
         sd = f" ± {r[f'score_sd_{tool}']:.2f}" if r.get("seeds", 1) > 1 else ""
         return f"{r[f'score_{tool}']:.2f}{sd}"
 
-    lines = ["| task | metric | archcli | spaCy | Δ pts | train w/s archcli / spaCy (ratio) | "
+    def last(r: Dict[str, Any]) -> str:
+        if r.get("last_step_delta") is None:
+            return "n/a"
+        return f"{r['last_step_archcli']:.2f} / {r['last_step_spacy']:.2f} ({r['last_step_delta']:+.2f})"
+
+    lines = ["| task | metric | archcli | spaCy | Δ pts | last step archcli / spaCy (Δ) | "
+             "train w/s archcli / spaCy (ratio) | "
              "inference w/s archcli / spaCy (ratio) | peak RSS train MiB | peak RSS inference MiB |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(
             f"| {r['task']} | {r['metric']}{' (' + str(r['seeds']) + ' seeds)' if r.get('seeds', 1) > 1 else ''} | "
-            f"{score(r, 'archcli')} | {score(r, 'spacy')} | {r['score_delta']:+.2f} | "
+            f"{score(r, 'archcli')} | {score(r, 'spacy')} | {r['score_delta']:+.2f} | {last(r)} | "
             f"{r['train_wps_archcli']:,} / {r['train_wps_spacy']:,} ({r['train_ratio']:.2f}x) | "
             f"{r['infer_wps_archcli']:,} / {r['infer_wps_spacy']:,} ({r['infer_ratio']:.2f}x) | "
             f"{r['rss_train_archcli']:.0f} / {r['rss_train_spacy']:.0f} | {r['rss_infer_archcli']:.0f} / {r['rss_infer_spacy']:.0f} |")
@@ -513,6 +544,7 @@ def register_spacy_hooks() -> None:
             steps: List[float] = []
             evals: List[int] = []
             words: Dict[int, int] = {}
+            scores: Dict[int, float] = {}
             state: Dict[str, Any] = {"last": None}
 
             def log_info(info: Optional[Dict[str, Any]]) -> None:
@@ -521,6 +553,8 @@ def register_spacy_hooks() -> None:
                     steps.append(now - state["last"])
                 if info is not None:
                     words[int(info["step"])] = int(info["words"])
+                    if info.get("score") is not None:
+                        scores[int(info["step"])] = float(info["score"])
                     if info["step"]:
                         evals.append(int(info["step"]))
                 log_step(info)
@@ -529,7 +563,7 @@ def register_spacy_hooks() -> None:
             def done() -> None:
                 finalize()
                 with open(out_path, "w", encoding="utf8") as file_:
-                    json.dump({"step_seconds": steps, "eval_steps": evals, "words": words}, file_)
+                    json.dump({"step_seconds": steps, "eval_steps": evals, "words": words, "scores": scores}, file_)
 
             return log_info, done
 

@@ -28,6 +28,17 @@ def test_lexeme_table_computed_once_per_word(vocab):
     assert table[2, 2] == table[0, 2]
 
 
+@pytest.mark.parametrize("word,expected", [
+    ("`", "'"), ("``", '"'), ("''", '"'), ("’", "'"), ("'S", "'s"), ("—", "-"), ("--", "-"), ("€", "$"),
+    ("US$", "$"), ("…", "..."), ("Don’t", "don’t"), ("CAFÉ", "café"),
+])
+def test_norm_folds_whole_word_variants_as_spacy_does(vocab, word, expected):
+    # Quote, dash and currency variants share one NORM (so one embedding row); other words are lower-cased.
+    doc = Doc(vocab, [word])
+    assert doc[0].norm_ == expected
+    assert doc.to_array(["NORM"])[0, 0] == hash_string(expected)
+
+
 def test_char_table_takes_both_ends(vocab):
     doc = Doc(vocab, ["jumping", "cat"])
     table = vocab.char_table(4)[doc.lex]

@@ -62,11 +62,29 @@ def lower(text: str) -> str:
 
 
 def norm(text: str) -> str:
-    """Normalised form: lower-cased, with curly quotes and dashes folded as English norms do."""
-    return text.lower().translate(_NORM_TABLE)
+    """Normalised form: whole-word exceptions (quotes, dashes, currency signs), else lower case.
+
+    The same rule as spaCy's base norms, so NORM features (and the hash-embedding rows they pick)
+    agree with spaCy's for every word; the lookup is on the word as written, before lower-casing.
+    """
+    return _BASE_NORMS.get(text) or text.lower()
 
 
-_NORM_TABLE = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "--"})
+# Whole-word norm exceptions: variants of one symbol share a norm so they share a representation.
+_APOSTROPHES = ("’", "‘", "´", "`")
+_DOUBLE_QUOTES = ("”", "“", "''", "``", "´´", "„", "»", "«", "‘‘", "’’")
+_FULLWIDTH = {"？": "?", "！": "!", "，": ",", "；": ";", "：": ":", "。": ".", "।": "."}
+_DASHES = ("—", "–", "--", "---", "——")
+_CURRENCIES = ("€", "£", "¥", "฿", "US$", "C$", "A$", "₺", "₹", "৳", "₩", "Mex$", "₣", "E£")
+_BASE_NORMS = {
+    **{form: "'s" for form in ("'s", "'S", "’s", "’S")},
+    **dict.fromkeys(_APOSTROPHES, "'"),
+    **dict.fromkeys(_DOUBLE_QUOTES, '"'),
+    **_FULLWIDTH,
+    "…": "...",
+    **dict.fromkeys(_DASHES, "-"),
+    **dict.fromkeys(_CURRENCIES, "$"),
+}
 
 
 def prefix(text: str) -> str:
