@@ -7,6 +7,7 @@ from archcli import registry
 from archcli.errors import CorpusError
 from archcli.language import Pipeline, load
 from archcli.pipeline.transitions import ArcEager, BiluoPushDown
+from archcli.pipeline.transitions.arc_eager import sentence_starts
 from archcli.pipeline.transitions.nonproj import deprojectivize, is_projective, projectivize
 from archcli.tokens import Vocab
 from archcli.training.conllu import read_conllu
@@ -180,3 +181,49 @@ def test_evaluate_rejects_labels_unseen_in_training(tmp_path):
     result = runner.invoke(app, ["evaluate", str(tmp_path / "out" / "model-last"), str(data)])
     assert result.exit_code == 1
     assert "COMPANY" in result.output and "new_label.jsonl:2" in result.output
+
+
+def _multi_sentence_batch(ud_dir, tmp_path, n_lines):
+    """Initial states for 10-sentence docs from the first `n_lines` of UD EWT dev, with gold starts."""
+    path = write_conllu_slice(ud_dir / "dev.conllu", tmp_path / "dev.conllu", 0, n_lines)
+    docs = [doc for doc, _ in read_conllu(path, Vocab(), n_sents=10)]
+    lifted = [projectivize(d.head.tolist(), d.get_strings("dep")) for d in docs]
+    system = ArcEager(sorted({label for _, labels in lifted for label in labels}))
+    golds = [system.gold_arrays(h, l, [True] * len(h), d.sent_start) for d, (h, l) in zip(docs, lifted)]
+    return system, docs, lifted, system.init_batch([len(d) for d in docs], golds)
+
+
+def test_arc_eager_oracle_marks_gold_sentence_starts(ud_dir, tmp_path):
+    # Multi-sentence docs: the oracle must BREAK exactly at the gold sentence starts, and no arc
+    # may cross a marked start.
+    system, docs, lifted, batch = _multi_sentence_batch(ud_dir, tmp_path, 300)
+    _run_oracle(system, batch)
+    n_breaks = 0
+    for row, (doc, (heads, labels)) in enumerate(zip(docs, lifted)):
+        got_heads, got_labels = system.finalize(batch, row)
+        assert got_heads.tolist() == list(heads) and got_labels == list(labels)
+        gold_starts = doc.sent_start == 1
+        marked = batch.sent_start[row, : len(doc)]
+        assert (marked == gold_starts)[1:].all()
+        assert (sentence_starts(got_heads) == gold_starts).all()
+        n_breaks += int(marked.sum())
+    assert n_breaks > 2 * len(docs)
+
+
+def test_arc_eager_segments_start_after_a_break(ud_dir, tmp_path):
+    # Training stretches begin at a sentence start with an empty stack; the oracle still
+    # reproduces the gold tree of each stretch.
+    system, docs, lifted, batch = _multi_sentence_batch(ud_dir, tmp_path, 200)
+    segments = system.gold_segments(batch, [d.sent_start == 1 for d in docs], max_tokens=40)
+    assert len(segments) > len(docs)
+    starts = segments.b0[segments.b0 > 0]
+    assert (segments.depth[segments.b0 > 0] == 0).all() and segments.sent_start[segments.b0 > 0, starts].all()
+    _run_oracle(system, segments)
+    for row in range(len(segments)):
+        doc_id = int(segments.doc[row])
+        heads, _ = lifted[doc_id]
+        end = int(segments.length[row])
+        got = segments.head[row, :end]
+        expected = numpy.asarray(heads[:end])
+        expected = numpy.where(expected == numpy.arange(end), -1, expected)
+        assert (got == expected).all()

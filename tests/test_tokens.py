@@ -28,6 +28,18 @@ def test_lexeme_table_computed_once_per_word(vocab):
     assert table[2, 2] == table[0, 2]
 
 
+def test_symbol_strings_have_spacys_small_ids(vocab):
+    # spaCy keys the strings of its symbol table by position, words included; so do we, so that
+    # features (and the hash-embedding rows they select) match spaCy's.
+    strings = StringStore()
+    assert strings["NOUN"] == 92 and strings["nsubj"] == 429 and strings["_"] == 456
+    assert strings[92] == "NOUN" and 449 in strings and strings.get_text(449) == "root"
+    doc = Doc(vocab, ["root", "NN", "apple"])
+    table = doc.to_array(["ORTH", "NORM"])
+    assert table[0, 0] == 449 and table[1, 1] == strings["nn"] == 427
+    assert table[2, 0] == hash_string("apple") == 8566208034543834098
+
+
 @pytest.mark.parametrize("word,expected", [
     ("`", "'"), ("``", '"'), ("''", '"'), ("’", "'"), ("'S", "'s"), ("—", "-"), ("--", "-"), ("€", "$"),
     ("US$", "$"), ("…", "..."), ("Don’t", "don’t"), ("CAFÉ", "café"),

@@ -17,6 +17,7 @@ from ..training.example import Example
 from .base import TrainablePipe
 from .factories import default_tok2vec_block, factory
 from .transitions import ArcEager, BiluoPushDown
+from .transitions.arc_eager import sentence_starts
 from .transitions.nonproj import deprojectivize, find_cycle_or_bad_root, projectivize
 from .transitions.state import StateBatch
 
@@ -220,7 +221,9 @@ class DependencyParser(TransitionComponent):
         ref = example.reference
         annotated = ref.dep != 0
         heads, labels = projectivize(ref.head.tolist(), [self._label_or_fallback(l) for l in ref.get_strings("dep")])
-        return self.moves.gold_arrays(heads, labels, annotated)
+        # Without sentence annotation the starts follow from the (fully annotated) tree.
+        starts = ref.sent_start if (ref.sent_start != 0).any() else None
+        return self.moves.gold_arrays(heads, labels, annotated, starts)
 
     def _label_or_fallback(self, label: str) -> str:
         if not label or label in self.moves.label_index or label == "ROOT":
@@ -255,28 +258,11 @@ class DependencyParser(TransitionComponent):
             if not len(doc):
                 continue
             heads, labels = self.moves.finalize(batch, row)
-            starts = _sentence_starts(heads)
+            starts = sentence_starts(heads)
             heads, labels = deprojectivize(heads.tolist(), labels)
             doc.head[:] = heads
             doc.set_strings("dep", labels)
             doc.sent_start[:] = numpy.where(starts, 1, -1)
-
-
-def _sentence_starts(heads: numpy.ndarray) -> numpy.ndarray:
-    """Sentence starts from a projective parse: the left edge of every root's subtree."""
-    n = len(heads)
-    left = numpy.arange(n)
-    for _ in range(n):
-        updated = left.copy()
-        numpy.minimum.at(updated, heads, left)
-        if (updated == left).all():
-            break
-        left = updated
-    roots = numpy.flatnonzero(heads == numpy.arange(n))
-    starts = numpy.zeros((n,), dtype=bool)
-    starts[left[roots]] = True
-    starts[0] = True
-    return starts
 
 
 @factory("ner", default_config=NER_DEFAULT,

@@ -13,12 +13,9 @@ A `.spacy` file is zlib-compressed msgpack of one dict:
     span_groups  per doc, bytes of spaCy's SpanGroups serialisation
     user_data    per doc, msgpack bytes (only when the writer stored user data)
 
-String-valued columns hold 64-bit hashes, with one twist: spaCy's StringStore gives the
-strings in its symbol table (universal POS tags, OntoNotes entity labels, ClearNLP
-dependency labels, attribute names, "_") their small symbol id instead of a hash. That
-applies to any string, words included ("number", "mark", "root" are symbols), so we
-translate between archcli's hashes and spaCy's keys at the file boundary, in both
-directions.
+String-valued columns hold string keys: 64-bit hashes, except for the strings of spaCy's
+symbol table, which have small ids (`symbols.py`). archcli's StringStore keys strings the
+same way, so the arrays are written and read as they are.
 """
 import functools
 import gzip
@@ -34,7 +31,7 @@ import srsly
 from ..errors import CorpusError
 from . import attrs as A
 from .doc import Doc, Span
-from .strings import hash_string
+from .symbols import N_SYMBOLS, SYMBOL_IDS, SYMBOL_NAMES, UNIVERSAL_POS  # noqa: F401  (re-exported)
 from .vocab import Vocab
 
 FORMAT_VERSION = "0.1"
@@ -45,54 +42,7 @@ DEFAULT_ATTRS: Tuple[str, ...] = (
     "LEMMA", "MORPH", "POS", "SENT_START",
 )
 
-# --- spaCy's symbol table: string <-> small integer key -----------------------------------
-# Ids are positions in this tuple (0 is the empty string). Checked against spacy.symbols in
-# tests/test_docbin_spacy_compat.py.
-_LEX_FLAGS = (
-    "IS_ALPHA", "IS_ASCII", "IS_DIGIT", "IS_LOWER", "IS_PUNCT", "IS_SPACE", "IS_TITLE",
-    "IS_UPPER", "LIKE_URL", "LIKE_NUM", "LIKE_EMAIL", "IS_STOP", "IS_OOV_DEPRECATED",
-    "IS_BRACKET", "IS_QUOTE", "IS_LEFT_PUNCT", "IS_RIGHT_PUNCT", "IS_CURRENCY",
-)  # 1-18
-_ATTR_NAMES = (
-    "ID", "ORTH", "LOWER", "NORM", "SHAPE", "PREFIX", "SUFFIX", "LENGTH", "CLUSTER", "LEMMA",
-    "POS", "TAG", "DEP", "ENT_IOB", "ENT_TYPE", "HEAD", "SENT_START", "SPACY", "PROB", "LANG",
-)  # 64-83
-UNIVERSAL_POS = (
-    "ADJ", "ADP", "ADV", "AUX", "CONJ", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON",
-    "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X", "EOL", "SPACE",
-)  # 84-103: the only values spaCy accepts in the POS column
-_ENT_LABELS = (
-    "PERSON", "NORP", "FACILITY", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART",
-    "LANGUAGE", "LAW", "DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL",
-)  # 380-397
-_DEP_LABELS = (
-    "acomp", "advcl", "advmod", "agent", "amod", "appos", "attr", "aux", "auxpass", "cc",
-    "ccomp", "complm", "conj", "cop", "csubj", "csubjpass", "dep", "det", "dobj", "expl",
-    "hmod", "hyph", "infmod", "intj", "iobj", "mark", "meta", "neg", "nmod", "nn", "npadvmod",
-    "nsubj", "nsubjpass", "num", "number", "oprd", "obj", "obl", "parataxis", "partmod",
-    "pcomp", "pobj", "poss", "possessive", "preconj", "prep", "prt", "punct", "quantmod",
-    "relcl", "rcmod", "root", "xcomp", "acl",
-)  # 398-451
-SYMBOL_NAMES: Tuple[str, ...] = (
-    ("",)
-    + _LEX_FLAGS
-    + tuple(f"FLAG{i}" for i in range(19, 64))
-    + _ATTR_NAMES
-    + UNIVERSAL_POS
-    + tuple(f"DEPRECATED{i:03d}" for i in range(1, 277))
-    + _ENT_LABELS
-    + _DEP_LABELS
-    + ("ENT_KB_ID", "MORPH", "ENT_ID", "IDX", "_")  # 452-456
-)
-N_SYMBOLS = len(SYMBOL_NAMES)
-assert N_SYMBOLS == 457 and SYMBOL_NAMES[84] == "ADJ" and SYMBOL_NAMES[380] == "PERSON"
-_UPOS_IDS = (SYMBOL_NAMES.index(UNIVERSAL_POS[0]), SYMBOL_NAMES.index(UNIVERSAL_POS[-1]))
-
-# archcli hash of each symbol's name, indexed by symbol id; and the inverse as sorted arrays.
-_SYMBOL_KEYS = numpy.asarray([hash_string(name) for name in SYMBOL_NAMES], dtype="uint64")
-_SYMBOL_ORDER = numpy.argsort(_SYMBOL_KEYS[1:]) + 1
-_SORTED_SYMBOL_KEYS = _SYMBOL_KEYS[_SYMBOL_ORDER]
-_SORTED_SYMBOL_IDS = _SYMBOL_ORDER.astype("uint64")
+_UPOS_IDS = (SYMBOL_IDS[UNIVERSAL_POS[0]], SYMBOL_IDS[UNIVERSAL_POS[-1]])
 
 # Columns holding string keys; the rest hold integers.
 _STRING_ATTRS = frozenset(
@@ -132,20 +82,6 @@ class _Msgpack:
 
     def loads(self, data: bytes, use_list: bool = True) -> Any:
         return srsly.msgpack.unpackb(data, raw=False, use_list=use_list, object_pairs_hook=self._pairs_hook)
-
-
-def to_spacy_keys(keys: numpy.ndarray) -> numpy.ndarray:
-    """Map archcli string hashes to spaCy's keys: symbol names get their symbol id."""
-    keys = numpy.asarray(keys, dtype="uint64")
-    pos = numpy.searchsorted(_SORTED_SYMBOL_KEYS, keys).clip(max=len(_SORTED_SYMBOL_KEYS) - 1)
-    return numpy.where(_SORTED_SYMBOL_KEYS[pos] == keys, _SORTED_SYMBOL_IDS[pos], keys)
-
-
-def from_spacy_keys(keys: numpy.ndarray) -> numpy.ndarray:
-    """Map spaCy's keys to archcli string hashes: symbol ids become the hash of their name."""
-    keys = numpy.asarray(keys, dtype="uint64")
-    small = keys < N_SYMBOLS
-    return numpy.where(small, _SYMBOL_KEYS[numpy.where(small, keys, 0).astype("intp")], keys)
 
 
 def normalize_morph(feats: str) -> str:
@@ -234,7 +170,6 @@ class DocBin:
             # ENT_ID: archcli spans carry no span id, so the column stays 0.
         string_cols = [j for j, attr in enumerate(self.attrs) if attr in _STRING_ATTRS]
         self._add_strings(doc, array[:, string_cols])
-        array[:, string_cols] = to_spacy_keys(array[:, string_cols])
         if A.POS in self.attrs:
             _check_pos(doc, array[:, self.attrs.index(A.POS)])
         self.tokens.append(array)
@@ -259,7 +194,7 @@ class DocBin:
             if spans:
                 texts = [(s.label_, s.kb_id_) for s in spans]
                 self.strings.update(t for pair in texts for t in pair if t)
-                keys = to_spacy_keys([[doc.vocab.strings.add(t) for t in pair] for pair in texts])
+                keys = numpy.asarray([[doc.vocab.strings.add(t) for t in pair] for pair in texts], dtype="uint64")
                 starts = numpy.asarray([s.start for s in spans], dtype="int64")
                 ends = numpy.asarray([s.end for s in spans], dtype="int64")
                 packed["label"] = keys[:, 0]
@@ -414,7 +349,7 @@ class DocBin:
                 cols[attr] = _decode_strings(flat[:, col[attr]], vocab, file_keys, A.IDS_TO_NAMES[attr])
         if A.MORPH in cols:  # "_" is spaCy's spelling of an empty analysis
             morph = cols[A.MORPH]
-            morph[morph == _SYMBOL_KEYS[-1]] = 0
+            morph[morph == SYMBOL_IDS["_"]] = 0
         if A.ENT_IOB in col and (flat[:, col[A.ENT_IOB]] > _B).any():
             bad = int(flat[:, col[A.ENT_IOB]].max())
             raise ValueError(f"ENT_IOB value {bad} is not one of 0 (missing), 1 (I), 2 (O), 3 (B)")
@@ -547,7 +482,7 @@ def _entity_columns(doc: Doc) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarr
 
 
 def _decode_strings(keys: numpy.ndarray, vocab: Vocab, file_keys: numpy.ndarray, name: str) -> numpy.ndarray:
-    """spaCy keys -> archcli hashes, checking every hash is a string we know."""
+    """Check every key of a string column stands for a string we know (symbols always do)."""
     keys = numpy.ascontiguousarray(keys, dtype="uint64")
     symbols = numpy.unique(keys[keys < N_SYMBOLS])
     for symbol in symbols:
@@ -557,7 +492,7 @@ def _decode_strings(keys: numpy.ndarray, vocab: Vocab, file_keys: numpy.ndarray,
     unknown = [int(k) for k in unknown if int(k) not in vocab.strings]
     if unknown:
         raise ValueError(f"{name} column has hash(es) with no string in the file: {unknown[:5]}")
-    return from_spacy_keys(keys)
+    return keys
 
 
 def _entities(doc: Doc, iob: numpy.ndarray, ent_type: numpy.ndarray, kb_id: numpy.ndarray) -> List[Span]:
@@ -630,9 +565,7 @@ def _span_texts(doc: Doc, keys: numpy.ndarray, strict: bool, what: str) -> List[
     strings = doc.vocab.strings
     out = []
     for key in keys.astype("uint64").tolist():
-        if key < N_SYMBOLS:
-            out.append(SYMBOL_NAMES[key])
-        elif key in strings:
+        if key in strings:
             out.append(strings.get_text(key))
         elif strict:
             raise ValueError(f"{what} hash {key} has no string in the file")

@@ -1,9 +1,13 @@
-"""Stable 64-bit string hashes and the store that maps them back to text.
+"""Stable 64-bit string keys and the store that maps them back to text.
 
-The hash is MurmurHash64A with seed 1 over UTF-8 bytes, the function spaCy uses for its
-StringStore, so hashes written into `.spacy` files by either tool mean the same string.
+A string's key is MurmurHash64A with seed 1 over its UTF-8 bytes, the function spaCy uses for
+its StringStore, except for the strings of spaCy's symbol table, whose key is their small symbol
+id, as in spaCy. So keys in `.spacy` files, lexical features and the hash-embedding rows they
+select mean the same in both tools.
 """
 from typing import Dict, Iterable, Iterator, Union
+
+from .symbols import N_SYMBOLS, SYMBOL_IDS, SYMBOL_NAMES
 
 _M = 0xC6A4A7935BD1E995
 _MASK = (1 << 64) - 1
@@ -31,9 +35,12 @@ def hash_bytes(data: bytes, seed: int = 1) -> int:
 
 
 def hash_string(text: str) -> int:
-    """Hash of a string; the empty string is 0, meaning 'no value'."""
+    """Key of a string: its symbol id if it has one, else its hash; the empty string is 0 ('no value')."""
     if not text:
         return 0
+    symbol = SYMBOL_IDS.get(text)
+    if symbol is not None:
+        return symbol
     return hash_bytes(text.encode("utf8"))
 
 
@@ -57,15 +64,21 @@ class StringStore:
     def __getitem__(self, key: Union[int, str]) -> Union[int, str]:
         if isinstance(key, str):
             return self.add(key)
-        return self._by_hash[int(key)]
+        key = int(key)
+        if key < N_SYMBOLS:  # symbols are always known, as in spaCy
+            return SYMBOL_NAMES[key]
+        return self._by_hash[key]
 
     def get_text(self, key: int, default: str = "") -> str:
-        return self._by_hash.get(int(key), default)
+        key = int(key)
+        if 0 < key < N_SYMBOLS:
+            return SYMBOL_NAMES[key]
+        return self._by_hash.get(key, default)
 
     def __contains__(self, item: Union[int, str]) -> bool:
         if isinstance(item, str):
             return item in self._by_text
-        return int(item) in self._by_hash
+        return int(item) < N_SYMBOLS or int(item) in self._by_hash
 
     def __len__(self) -> int:
         return len(self._by_text) - 1
