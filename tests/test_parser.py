@@ -218,6 +218,9 @@ def test_arc_eager_segments_start_after_a_break(ud_dir, tmp_path):
     assert len(segments) > len(docs)
     starts = segments.b0[segments.b0 > 0]
     assert (segments.depth[segments.b0 > 0] == 0).all() and segments.sent_start[segments.b0 > 0, starts].all()
+    # Each stretch sees the rest of its doc but is trained only for about its own words' moves.
+    assert (segments.length == numpy.asarray([len(docs[d]) for d in segments.doc])).all()
+    assert (segments.move_limit < 2 * segments.length + 50).sum() >= len(segments) - len(docs)
     _run_oracle(system, segments)
     for row in range(len(segments)):
         doc_id = int(segments.doc[row])

@@ -121,7 +121,8 @@ class TransitionComponent(TrainablePipe):
         cut = int(self.cfg.get("update_with_oracle_cut_size") or 0)
         if cut:
             # Long docs become several stretches (about cut/2 moves each, randomised), each starting
-            # at a sentence boundary in the state the oracle reaches there.
+            # at a sentence boundary in the state the oracle reaches there and trained for about as
+            # many moves as its words need, with the rest of the doc still in the buffer.
             max_tokens = int(numpy.random.randint(max(cut // 4, 1), max(cut // 2, 2)))
             starts = [numpy.asarray(eg.reference.sent_start == 1) for eg in examples]
             batch = self.moves.gold_segments(batch, starts, max_tokens)
@@ -129,7 +130,7 @@ class TransitionComponent(TrainablePipe):
         extra = self.model.attrs["extra_state_tokens"]
         loss = 0.0
         while True:
-            rows = numpy.flatnonzero(~batch.is_final())
+            rows = numpy.flatnonzero(batch.is_active())
             if not len(rows):
                 break
             view = self.moves.view(batch, rows)

@@ -53,6 +53,7 @@ class ArcEager:
             "length": numpy.asarray(lengths, dtype="int32"),
             "b0": numpy.zeros((n,), dtype="int32"),
             "n_moves": numpy.zeros((n,), dtype="int32"),
+            "move_limit": numpy.full((n,), numpy.iinfo("int32").max, dtype="int32"),
             "depth": numpy.zeros((n,), dtype="int32"),
             "stack": numpy.full((n, L + 1), -1, dtype="int32"),
             "in_stack": numpy.zeros((n, L), dtype=bool),
@@ -243,7 +244,10 @@ class ArcEager:
             ends = cut_points[1:] + [length]
             for i, (start, end) in enumerate(zip(cut_points, ends)):
                 seg.b0[i] = start
-                seg.length[i] = end
+                # The buffer runs on to the doc's end, so the stretch's last sentence boundary is a
+                # BREAK decision like any other; training stops after the stretch's moves instead
+                # (two per word, one BREAK per sentence).
+                seg.move_limit[i] = 2 * (end - start) + int(sent_starts[row][start:end].sum())
                 seg.head[i, :start] = heads_full[:start]
                 seg.label[i, :start] = labels_full[:start]
                 seg.lchild[i, :start] = lchild[:start]

@@ -34,3 +34,10 @@ class StateBatch:
 
     def is_final(self) -> numpy.ndarray:
         return self.b0 >= self.length
+
+    def is_active(self) -> numpy.ndarray:
+        """Rows still to be advanced: not final, and (in training stretches) under their move limit."""
+        active = ~self.is_final()
+        if "move_limit" in self.names:
+            active &= self.n_moves < self.__dict__["move_limit"]
+        return active
