@@ -96,7 +96,7 @@ class TransitionComponent(TrainablePipe):
         step_model, _ = self.model(docs, is_train=False)
         extra = self.model.attrs["extra_state_tokens"]
         while True:
-            rows = numpy.flatnonzero(~batch.is_final())
+            rows = numpy.flatnonzero(batch.is_active())
             if not len(rows):
                 break
             view = self.moves.view(batch, rows)

@@ -1,13 +1,21 @@
 """Arc-eager dependency parsing with labelled arcs and a dynamic oracle, over a StateBatch.
 
-Actions: SHIFT, REDUCE, LEFT-label, RIGHT-label and BREAK. A doc is final when its buffer is
-empty; tokens left without a head are roots, and sentence boundaries follow from the roots'
-subtrees. BREAK marks the second buffer token as a sentence start, as spaCy's arc-eager does:
-no arc may then cross it, so the stack must be emptied (REDUCE pops a headless word as a root)
-before that token is shifted. Sentence segmentation is thus an explicit decision on (B0, B1)
-rather than a by-product of leaving roots on the stack. Costs (Goldberg & Nivre 2012) count the
-gold arcs (and gold sentence starts) an action makes unreachable, so training can follow the
-model's own (possibly wrong) choices and still learn the best continuation.
+spaCy's non-monotonic variant (Honnibal, Goldberg & Johnson 2013; Honnibal & Johnson 2015), so
+that parses trained here behave like spaCy's:
+
+- SHIFT, REDUCE, LEFT-label, RIGHT-label and BREAK. BREAK marks the second buffer word as a
+  sentence start; no arc may cross it, so the stack must be emptied before it is shifted.
+- REDUCE of a word without a head "unshifts" it (puts it back at the front of the buffer, not
+  shiftable again) unless it is the last word on the stack, which is popped as a root. So a doc
+  ends with an empty stack and every sentence gets one root, instead of leaving each unattached
+  stack word as a root of its own (which over-segments).
+- LEFT may replace a head already given by RIGHT, so early attachment mistakes can be repaired.
+- SHIFT is not allowed for the last buffer word while the stack holds words.
+
+Costs are spaCy's: the gold arcs (and gold sentence starts) an action gives up, counted over the
+stack and the buffer up to the next marked sentence start, so training can follow the model's
+own choices and still learn the best continuation. The buffer is the rebuffered (unshifted)
+words, most recent first, then the words not yet shifted.
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -19,6 +27,7 @@ SHIFT, REDUCE = 0, 1
 UNKNOWN = -2  # gold head/label not annotated
 GOLD_ROOT = -1
 IS_START, NOT_START, UNKNOWN_START = 1, 0, -1  # gold sentence-start codes
+NO_ACTION_COST = 9000.0  # spaCy's cost for an action on an empty stack or buffer (never valid there)
 
 
 class ArcEager:
@@ -53,8 +62,13 @@ class ArcEager:
             "length": numpy.asarray(lengths, dtype="int32"),
             "b0": numpy.zeros((n,), dtype="int32"),
             "n_moves": numpy.zeros((n,), dtype="int32"),
-            "move_limit": numpy.full((n,), numpy.iinfo("int32").max, dtype="int32"),
+            # Unshifts make the move count data-dependent; a cap far above any real parse's
+            # (about 2 per word) guarantees every parse ends.
+            "move_limit": 4 * numpy.asarray(lengths, dtype="int32") + 8,
             "depth": numpy.zeros((n,), dtype="int32"),
+            "rebuffer": numpy.full((n, L), -1, dtype="int32"),  # unshifted words; the last is B0
+            "n_rebuffer": numpy.zeros((n,), dtype="int32"),
+            "unshiftable": numpy.zeros((n, L), dtype=bool),
             "stack": numpy.full((n, L + 1), -1, dtype="int32"),
             "in_stack": numpy.zeros((n, L), dtype=bool),
             "head": numpy.full((n, L), -1, dtype="int32"),
@@ -108,8 +122,7 @@ class ArcEager:
     def features(self, batch: StateBatch, rows: numpy.ndarray, extra: bool = False, view=None) -> numpy.ndarray:
         """(n_rows, nF) doc-local token indices feeding the model; -1 where no token."""
         v = view or self.view(batch, rows)
-        b1 = numpy.where(v.b0 + 1 < v.length, v.b0 + 1, -1)
-        b0 = numpy.where(v.b0 < v.length, v.b0, -1)
+        b0, b1 = v.b0, v.b1
         lc, rc = batch.lchild, batch.rchild
         columns = [b0, b1, v.s0, v.s1, v.s2, _child(lc, rows, b0, 0), _child(lc, rows, v.s0, 0),
                    _child(rc, rows, v.s0, 0)]
@@ -121,67 +134,97 @@ class ArcEager:
     def valid(self, batch: StateBatch, rows: numpy.ndarray, view=None) -> numpy.ndarray:
         v = view or self.view(batch, rows)
         n_labels = len(self.labels)
-        has_stack = v.s0 >= 0
-        s0_has_head = has_stack & (batch.head[rows, v.s0c] >= 0)
-        open_buffer = v.b0 < v.length
-        b0_starts = open_buffer & v.b0_start
+        has_stack = v.depth > 0
+        has_buffer = v.buffer_length > 0
+        can_shift = has_buffer & (~has_stack | ((v.buffer_length >= 2) & ~v.b0_start & ~v.b0_unshiftable))
+        can_attach = has_stack & has_buffer & ~v.b0_start
         out = numpy.empty((len(rows), self.n_actions), dtype=bool)
-        out[:, SHIFT] = open_buffer & ~(has_stack & b0_starts)
-        out[:, REDUCE] = s0_has_head | (has_stack & b0_starts)
-        out[:, 2 : 2 + n_labels] = (has_stack & ~s0_has_head & open_buffer & ~b0_starts)[:, None]
-        out[:, 2 + n_labels : 2 + 2 * n_labels] = (has_stack & open_buffer & ~b0_starts)[:, None]
+        out[:, SHIFT] = can_shift
+        out[:, REDUCE] = has_stack
+        out[:, 2 : 2 + 2 * n_labels] = can_attach[:, None]
         out[:, self.break_action] = v.can_break
         return out
 
     def costs(self, batch: StateBatch, rows: numpy.ndarray, view=None) -> numpy.ndarray:
-        """Gold arcs each action makes unreachable (a wrong label on a gold arc costs 1)."""
+        """spaCy's arc-eager costs: gold arcs (and sentence starts) each action gives up."""
         v = view or self.view(batch, rows)
         n_labels = len(self.labels)
-        L = batch.in_stack.shape[1]
-        s0, s0c, b0 = v.s0, v.s0c, v.b0
-        b0c = numpy.minimum(b0, L - 1)
+        n, L = len(rows), batch.in_stack.shape[1]
+        r = numpy.arange(n)
+        s0, s1, b0, b1 = v.s0, v.s1, v.b0, v.b1
+        s0c, b0c, b1c = v.s0c, numpy.maximum(b0, 0), numpy.maximum(b1, 0)
         G = batch.gold_head[rows]
         GL = batch.gold_label[rows]
         S = batch.in_stack[rows]
-        positions = numpy.arange(L)[None, :]
-        # Arcs into the buffer past the next marked sentence start are already out of reach.
-        marked_ahead = batch.sent_start[rows] & (positions > b0[:, None])
-        limit = numpy.where(marked_ahead.any(axis=1), marked_ahead.argmax(axis=1), v.length)
-        in_buffer = (positions >= b0[:, None]) & (positions < limit[:, None])
-        r = numpy.arange(len(rows))
-        g_b0 = G[r, b0c]
-        g_s0 = numpy.where(s0 >= 0, G[r, s0c], UNKNOWN)
-        headless_in_stack = S & (batch.head[rows] < 0)
-        deps_of_b0_in_stack = (headless_in_stack & (G == b0[:, None])).sum(axis=1)
-        deps_of_s0_in_buffer = (in_buffer & (G == numpy.where(s0 >= 0, s0, -9)[:, None])).sum(axis=1)
-        b0_head_in_stack = (g_b0 >= 0) & S[r, numpy.maximum(g_b0, 0)]
-        costs = numpy.empty((len(rows), self.n_actions), dtype="float32")
-        # Pushing b0 gives up marking b1 as a sentence start.
-        b1c = numpy.minimum(b0 + 1, L - 1)
+        B = self._cost_buffer(batch, rows, v)
+        has_gold = G >= 0
+        G_safe = numpy.maximum(G, 0)
+        head_in_stack = has_gold & S[r[:, None], G_safe]
+        head_in_buffer = has_gold & B[r[:, None], G_safe]
+        stack_kids = S & has_gold
+        buffer_kids = B & has_gold
+
+        def kids_of(tokens: numpy.ndarray, among: numpy.ndarray) -> numpy.ndarray:
+            return (among & (G == tokens[:, None])).sum(axis=1)
+
+        s0_kids_in_stack = kids_of(s0, stack_kids)
+        b0_kids_in_stack = kids_of(b0, stack_kids)
+        s0_head_in_stack = head_in_stack[r, s0c]
+        b0_head_in_stack = head_in_stack[r, b0c]
         missed_start = v.can_break & (batch.gold_sent[rows, b1c] == IS_START)
-        costs[:, SHIFT] = b0_head_in_stack + deps_of_b0_in_stack + missed_start
-        # At a marked start, popping loses nothing that is not already out of reach.
-        costs[:, REDUCE] = numpy.where(v.b0_start & (b0 < v.length), 0, deps_of_s0_in_buffer)
+        push_cost = numpy.where(b0 < 0, NO_ACTION_COST, b0_head_in_stack + b0_kids_in_stack + missed_start)
+        pop_cost = numpy.where(s0 < 0, NO_ACTION_COST, head_in_buffer[r, s0c] + kids_of(s0, buffer_kids))
+        s0_has_head = (s0 >= 0) & (batch.head[rows, s0c] >= 0)
+        # An unshifted word keeps its chance of arcs into the stack.
+        saved_by_unshift = numpy.where(s0_has_head, 0, s0_head_in_stack + s0_kids_in_stack)
+        costs = numpy.empty((n, self.n_actions), dtype="float32")
+        costs[:, SHIFT] = push_cost
+        costs[:, REDUCE] = numpy.where(v.b0_start, 0, pop_cost - saved_by_unshift)
         label_ids = numpy.arange(n_labels)[None, :]
-        # A gold arc whose label is unknown accepts any label.
-        gl_s0 = GL[r, s0c]
-        left = deps_of_s0_in_buffer + (g_s0 > b0) + (g_s0 == GOLD_ROOT)
-        left_label = ((g_s0 == b0) & (gl_s0 != UNKNOWN))[:, None] & (label_ids != gl_s0[:, None])
-        costs[:, 2 : 2 + n_labels] = left[:, None] + left_label
-        gl_b0 = GL[r, b0c]
-        b0_head_elsewhere = (g_b0 >= 0) & (g_b0 != s0) & (b0_head_in_stack | (g_b0 > b0))
-        right = b0_head_elsewhere + deps_of_b0_in_stack + (g_b0 == GOLD_ROOT)
-        right_label = ((g_b0 == s0) & (gl_b0 != UNKNOWN))[:, None] & (label_ids != gl_b0[:, None])
-        costs[:, 2 + n_labels : 2 + 2 * n_labels] = (right + missed_start)[:, None] + right_label
-        # BREAK cuts every arc between b0 or a headless stack word and the rest of the buffer.
-        rest = in_buffer & (positions > b0[:, None])
-        holders = S | (positions == b0[:, None])
-        open_holders = headless_in_stack | (positions == b0[:, None])
-        heads_in_rest = (open_holders & (G > b0[:, None]) & (G < limit[:, None])).sum(axis=1)
-        kids_in_rest = (rest & (G >= 0) & holders[r[:, None], numpy.maximum(G, 0)]).sum(axis=1)
+        g_s0, gl_s0 = G[r, s0c], GL[r, s0c]
+        # LEFT: losing s0's current head if it was gold, else s0's arcs into the stack.
+        clobber = numpy.where(s0_has_head, (s1 >= 0) & (g_s0 == s1), s0_head_in_stack + s0_kids_in_stack)
+        left_is_gold = (b0 >= 0) & (s0 >= 0) & (g_s0 == b0)
+        left_wrong_label = (left_is_gold & (gl_s0 >= 0))[:, None] & (label_ids != gl_s0[:, None])
+        left = pop_cost + clobber - left_is_gold
+        costs[:, 2 : 2 + n_labels] = left[:, None] + left_wrong_label
+        g_b0, gl_b0 = G[r, b0c], GL[r, b0c]
+        right_is_gold = (b0 >= 0) & (s0 >= 0) & (g_b0 == s0)
+        right_wrong_label = (right_is_gold & (gl_b0 >= 0))[:, None] & (label_ids != gl_b0[:, None])
+        head_ahead = ~right_is_gold & head_in_buffer[r, b0c] & ~v.b0_unshiftable
+        right = push_cost - right_is_gold + head_ahead
+        costs[:, 2 + n_labels : 2 + 2 * n_labels] = right[:, None] + right_wrong_label
+        # BREAK: every arc between the stack and the buffer past b0.
+        crossing = (S & head_in_buffer).sum(axis=1) + (B & head_in_stack).sum(axis=1)
+        crossing = crossing - b0_head_in_stack - b0_kids_in_stack
         wrong_start = batch.gold_sent[rows, b1c] == NOT_START
-        costs[:, self.break_action] = heads_in_rest + kids_in_rest + wrong_start
+        costs[:, self.break_action] = crossing + wrong_start
         return costs
+
+    @staticmethod
+    def _cost_buffer(batch: StateBatch, rows: numpy.ndarray, v: "_View") -> numpy.ndarray:
+        """(n_rows, L) membership of the buffer words reachable by arcs: the rebuffered words and
+        then the unshifted ones, up to (not including) the first marked sentence start."""
+        n, L = len(rows), batch.in_stack.shape[1]
+        positions = numpy.arange(L)[None, :]
+        marked = batch.sent_start[rows]
+        fresh_marked = marked & (positions >= v.next_word[:, None])
+        limit = numpy.where(fresh_marked.any(axis=1), fresh_marked.argmax(axis=1), v.length)
+        B = (positions >= v.next_word[:, None]) & (positions < limit[:, None])
+        n_rb = batch.n_rebuffer[rows]
+        if n_rb.any():
+            rb = batch.rebuffer[rows]
+            k = numpy.arange(L)[None, :]
+            present = k < n_rb[:, None]
+            rb_safe = numpy.maximum(rb, 0)
+            rb_marked = present & marked[numpy.arange(n)[:, None], rb_safe]
+            # The buffer runs from the last rebuffered word down; it stops at the first marked one.
+            cut = numpy.where(rb_marked.any(axis=1), L - 1 - rb_marked[:, ::-1].argmax(axis=1), -1)
+            B &= (cut < 0)[:, None]
+            keep = present & (k > cut[:, None])
+            rr, kk = numpy.nonzero(keep)
+            B[rr, rb[rr, kk]] = True
+        return B
 
     def apply(self, batch: StateBatch, rows: numpy.ndarray, actions: numpy.ndarray, view=None) -> None:
         v = view or self.view(batch, rows)
@@ -191,8 +234,12 @@ class ArcEager:
         is_right = (actions >= 2 + n_labels) & (actions < 2 + 2 * n_labels)
         is_break = actions == self.break_action
         if is_break.any():
-            batch.sent_start[rows[is_break], b0[is_break] + 1] = True
+            batch.sent_start[rows[is_break], v.b1[is_break]] = True
         label = numpy.where(is_left, actions - 2, actions - 2 - n_labels)
+        if is_left.any():
+            self._clear_heads(batch, rows[is_left], s0[is_left])
+            # A word that becomes a head may be shifted again.
+            batch.unshiftable[rows[is_left], b0[is_left]] = False
         # Arcs: left attaches s0 to b0, right attaches b0 to s0.
         for mask, dep, head, children in ((is_left, s0, b0, batch.lchild), (is_right, b0, s0, batch.rchild)):
             if mask.any():
@@ -201,20 +248,50 @@ class ArcEager:
                 batch.label[r, d] = label[mask]
                 children[r, h, 1] = children[r, h, 0]
                 children[r, h, 0] = d
-        # Reduce and left pop s0; shift and right push b0.
-        pop = (actions == REDUCE) | is_left
+        # REDUCE pops s0, or unshifts it when it has no head and is not the stack's last word.
+        is_reduce = actions == REDUCE
+        unshift = is_reduce & (batch.head[rows, v.s0c] < 0) & (depth > 1)
+        if unshift.any():
+            r, w = rows[unshift], s0[unshift]
+            batch.unshiftable[r, w] = True
+            batch.rebuffer[r, batch.n_rebuffer[r]] = w
+            batch.n_rebuffer[r] += 1
+        pop = is_reduce | is_left
         if pop.any():
             r = rows[pop]
             batch.in_stack[r, s0[pop]] = False
             batch.depth[r] = depth[pop] - 1
+        # SHIFT and RIGHT push b0: from the rebuffer if it has words, else the next word.
         push = (actions == SHIFT) | is_right
         if push.any():
-            r = rows[push]
-            batch.stack[r, depth[push]] = b0[push]
-            batch.in_stack[r, b0[push]] = True
+            r, w = rows[push], b0[push]
+            batch.stack[r, depth[push]] = w
+            batch.in_stack[r, w] = True
             batch.depth[r] = depth[push] + 1
-            batch.b0[r] = b0[push] + 1
+            from_rebuffer = v.n_rebuffer[push] > 0
+            batch.n_rebuffer[r[from_rebuffer]] -= 1
+            batch.b0[r[~from_rebuffer]] += 1
         batch.n_moves[rows] += 1
+
+    @staticmethod
+    def _clear_heads(batch: StateBatch, rows: numpy.ndarray, words: numpy.ndarray) -> None:
+        """Undo the RIGHT arcs of `words` that LEFT is about to replace, and recompute the old
+        heads' two rightmost children (a word on the stack is its head's rightmost child)."""
+        old = batch.head[rows, words]
+        had = old >= 0
+        if not had.any():
+            return
+        r, w, h = rows[had], words[had], old[had]
+        batch.head[r, w] = -1
+        batch.label[r, w] = -1
+        L = batch.head.shape[1]
+        positions = numpy.arange(L)[None, :]
+        kids = (batch.head[r] == h[:, None]) & (positions > h[:, None])
+        ranked = numpy.where(kids, positions, -1)
+        first = ranked.max(axis=1)
+        ranked[numpy.arange(len(r)), numpy.maximum(first, 0)] = -1
+        batch.rchild[r, h, 0] = first
+        batch.rchild[r, h, 1] = numpy.where(first >= 0, ranked.max(axis=1), -1)
 
     def gold_segments(self, batch: StateBatch, sent_starts: Sequence[numpy.ndarray], max_tokens: int) -> StateBatch:
         """States for stretches of about `max_tokens` tokens, each starting at a sentence boundary
@@ -286,22 +363,40 @@ class ArcEager:
 
 
 class _View:
-    """Stack/buffer positions of a set of rows, shared by features, valid, costs and apply."""
+    """Stack and buffer words of a set of rows, shared by features, valid, costs and apply.
 
-    __slots__ = ("b0", "length", "depth", "s0", "s1", "s2", "s0c", "b0_start", "can_break")
+    `b0`/`b1` are the first two buffer words (rebuffered words first), -1 where none;
+    `next_word` is the first word never shifted (the batch's `b0` field).
+    """
+
+    __slots__ = ("next_word", "length", "depth", "n_rebuffer", "buffer_length", "b0", "b1", "s0", "s1", "s2",
+                 "s0c", "b0_start", "b0_unshiftable", "can_break")
 
     def __init__(self, batch: StateBatch, rows: numpy.ndarray) -> None:
-        self.b0 = batch.b0[rows]
-        self.length = batch.length[rows]
+        self.next_word = nxt = batch.b0[rows]
+        self.length = length = batch.length[rows]
         self.depth = depth = batch.depth[rows]
         top = batch.stack[rows[:, None], numpy.maximum(depth[:, None] - numpy.arange(1, 4)[None, :], 0)]
         top = numpy.where(depth[:, None] >= numpy.arange(1, 4)[None, :], top, -1)
         self.s0, self.s1, self.s2 = top[:, 0], top[:, 1], top[:, 2]
         self.s0c = numpy.maximum(self.s0, 0)
-        L = batch.sent_start.shape[1]
-        self.b0_start = batch.sent_start[rows, numpy.minimum(self.b0, L - 1)]
-        has_b1 = self.b0 + 1 < self.length
-        self.can_break = has_b1 & ~batch.sent_start[rows, numpy.minimum(self.b0 + 1, L - 1)]
+        self.n_rebuffer = n_rb = batch.n_rebuffer[rows]
+        self.buffer_length = length - nxt + n_rb
+        fresh0 = numpy.where(nxt < length, nxt, -1)
+        fresh1 = numpy.where(nxt + 1 < length, nxt + 1, -1)
+        if n_rb.any():
+            rb = batch.rebuffer[rows]
+            r = numpy.arange(len(rows))
+            last = rb[r, numpy.maximum(n_rb - 1, 0)]
+            second = rb[r, numpy.maximum(n_rb - 2, 0)]
+            self.b0 = numpy.where(n_rb >= 1, last, fresh0)
+            self.b1 = numpy.where(n_rb >= 2, second, numpy.where(n_rb == 1, fresh0, fresh1))
+        else:
+            self.b0, self.b1 = fresh0, fresh1
+        b0c, b1c = numpy.maximum(self.b0, 0), numpy.maximum(self.b1, 0)
+        self.b0_start = (self.b0 >= 0) & batch.sent_start[rows, b0c]
+        self.b0_unshiftable = (self.b0 >= 0) & batch.unshiftable[rows, b0c]
+        self.can_break = (self.b1 >= 0) & (self.b1 == self.b0 + 1) & ~batch.sent_start[rows, b1c]
 
 
 def _child(children: numpy.ndarray, rows: numpy.ndarray, tokens: numpy.ndarray, k: int) -> numpy.ndarray:

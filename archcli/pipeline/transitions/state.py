@@ -33,7 +33,11 @@ class StateBatch:
         return StateBatch({name: numpy.concatenate([b.__dict__[name] for b in batches]) for name in names})
 
     def is_final(self) -> numpy.ndarray:
-        return self.b0 >= self.length
+        final = self.b0 >= self.length
+        # Arc-eager rows also end with an empty stack and no unshifted words left.
+        if "n_rebuffer" in self.names:
+            final &= (self.__dict__["n_rebuffer"] == 0) & (self.__dict__["depth"] == 0)
+        return final
 
     def is_active(self) -> numpy.ndarray:
         """Rows still to be advanced: not final, and (in training stretches) under their move limit."""
