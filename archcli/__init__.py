@@ -2,7 +2,9 @@
 __version__ = "0.1.0"
 
 from .registry import registry  # noqa: E402
+from .ops import cpu_gemm_backend, use_cpu_gemm  # noqa: E402
 
+use_cpu_gemm(cpu_gemm_backend())
 
 
 def load(path):
@@ -12,4 +14,4 @@ def load(path):
     return load_model(path)
 
 
-__all__ = ["registry", "load", "__version__"]
+__all__ = ["registry", "load", "use_cpu_gemm", "__version__"]

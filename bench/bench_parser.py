@@ -24,6 +24,11 @@ import venv
 from pathlib import Path
 from typing import Dict, List, Optional
 
+# One BLAS thread per process for both tools: spaCy's products run on thinc's single-threaded blis,
+# archcli's on numpy's OpenBLAS (archcli/ops.py); set these variables yourself to measure otherwise.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "work" / "parser"
 SHARED = ROOT.parent / "shared" / "corpora"
@@ -148,7 +153,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     report = {"max_steps": args.max_steps, "eval_frequency": args.eval_frequency,
               "spacy_gold_tokens": not args.spacy_retokenise, "archcli_commit": commit.stdout.strip(),
-              "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]}, "results": results}
+              "blas": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "ARCHCLI_CPU_GEMM")}, "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]}, "results": results}
     Path(args.output).write_text(json.dumps(report, indent=2))
     log(f"wrote {args.output}")
 
