@@ -165,17 +165,23 @@ class ParserStepModel:
         lower = model.get_ref("lower")
         self.nF, self.nO, self.nP, nI = lower.get_param("W").shape
         ops = self.ops
-        if self.n_tokens:
+        if self.n_tokens and is_train:
             tokvecs, self._bp_tokvecs = model.get_ref("tok2vec")(docs, is_train)
+        elif self.n_tokens:
+            # predict() keeps no backprop closure, so the tok2vec's activations are freed before parsing.
+            tokvecs, self._bp_tokvecs = model.get_ref("tok2vec").predict(docs), None
         else:
             tokvecs, self._bp_tokvecs = ops.alloc2f(0, nI), None
         self.tokvecs = tokvecs
         W = lower.get_param("W")
-        Yf = ops.gemm(tokvecs, W.reshape((self.nF * self.nO * self.nP, nI)), trans2=True)
         width = self.nO * self.nP
         # One extra "token" row holds each slot's pad vector, so missing features are index n_tokens.
-        self.Yf = ops.xp.concatenate([Yf.reshape((self.n_tokens, self.nF, width)),
-                                      lower.get_param("pad").reshape((1, self.nF, width))])
+        # The product is written straight into the table (no second copy of the batch's largest array).
+        Yf = ops.alloc2f(self.n_tokens + 1, self.nF * width, zeros=False)
+        if self.n_tokens:
+            ops.gemm(tokvecs, W.reshape((self.nF * width, nI)), trans2=True, out=Yf[: self.n_tokens])
+        Yf[self.n_tokens] = lower.get_param("pad").reshape((self.nF * width,))
+        self.Yf = Yf.reshape((self.n_tokens + 1, self.nF, width))
         self.Yf2d = self.Yf.reshape((-1, width))
         self.b = lower.get_param("b")
         self.has_upper = model.attrs["has_upper"]
