@@ -24,10 +24,10 @@ import venv
 from pathlib import Path
 from typing import Dict, List, Optional
 
-# One BLAS thread per process for both tools: spaCy's products run on thinc's single-threaded blis,
-# archcli's on numpy's OpenBLAS (archcli/ops.py); set these variables yourself to measure otherwise.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from blas_threads import blas_settings, pin_one_blas_thread  # noqa: E402
+
+pin_one_blas_thread()
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "work" / "parser"
@@ -153,7 +153,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     report = {"max_steps": args.max_steps, "eval_frequency": args.eval_frequency,
               "spacy_gold_tokens": not args.spacy_retokenise, "archcli_commit": commit.stdout.strip(),
-              "blas": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "ARCHCLI_CPU_GEMM")}, "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]}, "results": results}
+              "blas": blas_settings(), "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]}, "results": results}
     Path(args.output).write_text(json.dumps(report, indent=2))
     log(f"wrote {args.output}")
 

@@ -33,10 +33,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-# One BLAS thread per process for both tools: spaCy's products run on thinc's single-threaded blis,
-# archcli's on numpy's OpenBLAS (archcli/ops.py); set these variables yourself to measure otherwise.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from blas_threads import blas_settings, pin_one_blas_thread  # noqa: E402
+
+pin_one_blas_thread()
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "work" / "pretrain"
@@ -235,7 +235,7 @@ def main() -> None:
                      "steps": args.steps, "seeds": seeds, "objectives": objectives,
                      "pretraining_epochs": 1, "configs": {k: rel(v) for k, v in CONFIGS.items()}},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_avg_at_start": os.getloadavg(), "blas": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "ARCHCLI_CPU_GEMM")}},
+                    "load_avg_at_start": os.getloadavg(), "blas": blas_settings()},
         "objectives": objectives, "pretraining": {}, "training": {},
     }
     for objective in objectives:

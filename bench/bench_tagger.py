@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-# One BLAS thread per process for both tools: spaCy's products run on thinc's single-threaded blis,
-# archcli's on numpy's OpenBLAS (archcli/ops.py); set these variables yourself to measure otherwise.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from blas_threads import blas_settings, pin_one_blas_thread  # noqa: E402
+
+pin_one_blas_thread()
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -391,7 +391,7 @@ def main(argv: Sequence[str]) -> None:
         "versions": {tool: eval_res[tool]["version"] for tool in TOOLS},
         "command": " ".join(["python", "bench/bench_tagger.py", *argv]),
         "settings": {k: rel(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "machine": {"cpus": os.cpu_count(), "blas": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "ARCHCLI_CPU_GEMM")}, "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]}},
+        "machine": {"cpus": os.cpu_count(), "blas": blas_settings(), "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]}},
         "corpus": corpus, "table": table, "goals": goals(table),
         "train": train_res, "evaluate": eval_res,
     }
