@@ -1,8 +1,7 @@
 """CPU matrix products through numpy's BLAS instead of thinc's bundled blis.
 
-thinc's `NumpyOps` multiplies with blis, which its wheels build for a generic CPU; numpy's wheels
-ship OpenBLAS tuned for the machine, 2-4x faster (single-threaded) for the products these models
-spend their time in (tok2vec maxout layers, the parser's precomputed lower layer, output layers).
+thinc's `NumpyOps` multiplies with the blis it bundles; the OpenBLAS that numpy's wheels ship
+measured 2-4x faster (single-threaded) for the products these models spend their time in (tok2vec maxout layers, the parser's precomputed lower layer, output layers).
 `NumpyOps(use_blis=False)` sends `gemm` to `numpy.dot` and leaves every other op as it was, so models
 compute the same function.
 
