@@ -1,9 +1,9 @@
 """CPU matrix products through numpy's BLAS instead of thinc's bundled blis.
 
 thinc's `NumpyOps` multiplies with the blis it bundles; the OpenBLAS that numpy's wheels ship
-measured 2-4x faster (single-threaded) for the products these models spend their time in (tok2vec maxout layers, the parser's precomputed lower layer, output layers).
-`NumpyOps(use_blis=False)` sends `gemm` to `numpy.dot` and leaves every other op as it was, so models
-compute the same function.
+measured 2-4x faster (single-threaded) for the products these models spend their time in (tok2vec
+maxout layers, the parser's precomputed lower layer, output layers). `NumpyOps(use_blis=False)`
+sends `gemm` to `numpy.dot` and leaves every other op as it was, so models compute the same function.
 
 `ARCHCLI_CPU_GEMM=blis` keeps thinc's default (e.g. to compare timings with spaCy op for op);
 OpenBLAS's own `OPENBLAS_NUM_THREADS` sets how many cores a product may use.
