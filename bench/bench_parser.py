@@ -89,12 +89,13 @@ def measured(cmd: List[str], log_path: Path) -> Dict[str, float]:
 
 
 def run(task: str, tool: str, files: Dict[str, Path], steps: int, eval_every: int, python: str,
-        spacy_gold_tokens: bool = True) -> Dict[str, float]:
+        spacy_gold_tokens: bool = True, seed: int = 0) -> Dict[str, float]:
     out_dir = WORK / f"{task}-{tool}"
     log_path = WORK / f"{task}-{tool}-train.log"
     overrides = ["--paths.train", str(files["train"]), "--paths.dev", str(files["dev"]),
                  "--training.max_steps", str(steps), "--training.eval_frequency", str(eval_every),
-                 "--training.patience", "0", "--training.logger.progress_bar", "false"]
+                 "--training.patience", "0", "--training.logger.progress_bar", "false",
+                 "--system.seed", str(seed)]
     module = "archcli" if tool == "archcli" else "spacy"
     if tool == "spacy" and spacy_gold_tokens:
         overrides += ["--code", str(ROOT / "bench" / "spacy_hooks.py"),
@@ -120,6 +121,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=1000)
     parser.add_argument("--eval-frequency", type=int, default=500)
     parser.add_argument("--tasks", default="parser,ner")
+    parser.add_argument("--seed", type=int, default=0, help="system.seed for both tools")
     parser.add_argument("--spacy-python", default=None)
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "parser.json"))
     parser.add_argument("--spacy-retokenise", action="store_true",
@@ -132,7 +134,7 @@ def main() -> None:
     for task in args.tasks.split(","):
         files = convert(task)
         results[task] = {tool: run(task, tool, files, args.max_steps, args.eval_frequency, python,
-                                   not args.spacy_retokenise)
+                                   not args.spacy_retokenise, args.seed)
                          for tool, python in pythons.items()}
     rows = []
     for task, by_tool in results.items():
@@ -151,7 +153,7 @@ def main() -> None:
         print("| " + " | ".join(row) + " |")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    report = {"max_steps": args.max_steps, "eval_frequency": args.eval_frequency,
+    report = {"max_steps": args.max_steps, "eval_frequency": args.eval_frequency, "seed": args.seed,
               "spacy_gold_tokens": not args.spacy_retokenise, "archcli_commit": commit.stdout.strip(),
               "blas": blas_settings(), "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]}, "results": results}
     Path(args.output).write_text(json.dumps(report, indent=2))
