@@ -11,7 +11,7 @@ from .config import dot_to_object, resolve_block
 from .errors import ArchcliError
 from .language import Pipeline
 from .pipeline.tok2vec import Tok2Vec
-from .training.example import Example
+from .tokens.example import Example
 from .training.loop import resolve_training
 
 def _arrays(value: Any) -> List[numpy.ndarray]:

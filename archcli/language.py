@@ -23,7 +23,7 @@ from .pipeline.tok2vec import Tok2Vec
 from .registry import registry
 from .scoring import score_tokenization, score_token_attr
 from .tokens import Doc, Tokenizer, Vocab
-from .training.example import Example
+from .tokens.example import Example
 
 
 @registry.tokenizers("spacy.Tokenizer.v1")

@@ -4,7 +4,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 import numpy
 
 from .registry import registry
-from .training.example import Example
+from .tokens.example import Example
 
 
 class PRFScore:

@@ -31,7 +31,7 @@ def run_spacy(model_path: str, data_path: str) -> dict:
 def run_archcli(model_path: str, data_path: str) -> dict:
     from archcli.language import load
     from archcli.tokens.docbin import read_docbin
-    from archcli.training.example import Example
+    from archcli.tokens.example import Example
 
     nlp = load(model_path)
     gold = list(read_docbin(data_path, nlp.vocab))

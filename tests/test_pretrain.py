@@ -250,7 +250,7 @@ def test_configs_pretrain_the_tagger_tok2vec_unchanged():
 
 
 def test_layout_check_names_both_shapes():
-    from archcli.training.pretrain import check_weights_fit
+    from archcli.training.init_tok2vec import check_weights_fit
 
     small = registry.resolve({"m": {"@architectures": "spacy.HashEmbedCNN.v2", "width": 16, "depth": 1,
                                     "embed_size": 100, "window_size": 1, "maxout_pieces": 2,

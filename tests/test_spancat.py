@@ -17,7 +17,7 @@ from archcli.ml.spancat import build_ngram_range_suggester, build_ngram_suggeste
 from archcli.scoring import score_span_groups
 from archcli.tokens import Doc, DocBin, Span, Tokenizer, Vocab
 from archcli.training.corpus import Corpus
-from archcli.training.example import Example
+from archcli.tokens.example import Example
 from archcli.training.litbank import read_litbank
 from archcli.training.loop import train
 

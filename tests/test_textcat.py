@@ -13,7 +13,7 @@ from archcli.ml.textcat import CompactSparseLinear, ngram_counts
 from archcli.scoring import score_cats
 from archcli.tokens import Doc, DocBin, Tokenizer, Vocab
 from archcli.training.corpus import Corpus
-from archcli.training.example import Example
+from archcli.tokens.example import Example
 from archcli.training.loop import train
 
 from .conftest import CORPORA

@@ -8,7 +8,7 @@ from thinc.api import Model, Optimizer, set_dropout_rate
 
 from ..errors import ModelDirError
 from ..tokens import Doc
-from ..training.example import Example
+from ..tokens.example import Example
 
 
 class Pipe:

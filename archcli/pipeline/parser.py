@@ -13,7 +13,7 @@ from thinc.api import Model, Optimizer, set_dropout_rate
 from ..errors import ArchcliError, CorpusError
 from ..ml.parser import resize_output
 from ..tokens import Doc, Span
-from ..training.example import Example
+from ..tokens.example import Example
 from .base import TrainablePipe
 from .factories import default_tok2vec_block, factory
 from .transitions import ArcEager, BiluoPushDown

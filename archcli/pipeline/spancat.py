@@ -15,7 +15,7 @@ from thinc.types import Floats2d, Ragged
 from ..errors import ArchcliError, ConfigError
 from ..ml.spancat import ngram_suggester
 from ..tokens import Doc, Span
-from ..training.example import Example
+from ..tokens.example import Example
 from .base import TrainablePipe
 from .factories import factory
 

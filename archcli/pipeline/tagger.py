@@ -6,7 +6,7 @@ from thinc.api import Model
 
 from ..errors import ArchcliError
 from ..tokens import Doc
-from ..training.example import Example
+from ..tokens.example import Example
 from .base import TrainablePipe
 from .factories import default_tok2vec_block, factory
 

@@ -13,7 +13,7 @@ from thinc.types import Floats2d
 
 from ..errors import ArchcliError, ConfigError, CorpusError
 from ..tokens import Doc
-from ..training.example import Example
+from ..tokens.example import Example
 from .base import TrainablePipe
 from .factories import factory
 

@@ -2,6 +2,6 @@
 from . import batchers, corpus, loggers  # noqa: F401
 from .conllu import read_conllu
 from .corpus import Corpus
-from .example import Example
+from ..tokens.example import Example
 
 __all__ = ["Example", "Corpus", "read_conllu"]

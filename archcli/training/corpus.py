@@ -12,7 +12,7 @@ import srsly
 from ..errors import CorpusError
 from ..registry import registry
 from .conllu import read_conllu
-from .example import Example
+from ..tokens.example import Example
 
 CORPUS_SUFFIXES = (".spacy", ".conllu", ".jsonl", ".iob", ".iob2", ".tsv")
 

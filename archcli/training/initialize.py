@@ -5,7 +5,7 @@ from typing import Callable, Iterable
 from ..config import interpolate_config
 from ..errors import ArchcliError, ConfigError
 from ..tokens.vectors import Vectors, read_word2vec_text
-from .example import Example
+from ..tokens.example import Example
 
 
 def load_vectors_into(nlp, vectors_path) -> None:
@@ -44,6 +44,6 @@ def init_vocab_and_components(nlp, get_examples: Callable[[], Iterable[Example]]
             raise ConfigError(f"cannot initialise the model: {err}", where=f"components.{name}.model")
     init_tok2vec = init_cfg.get("init_tok2vec")
     if init_tok2vec:
-        from .pretrain import load_pretrained_tok2vec
+        from .init_tok2vec import load_pretrained_tok2vec
 
         load_pretrained_tok2vec(nlp, init_tok2vec, config)

@@ -14,7 +14,7 @@ from ..errors import CorpusError
 from ..registry import registry
 from ..tokens import Doc, Span, Vocab
 from .corpus import walk_corpus
-from .example import Example
+from ..tokens.example import Example
 from .iob import tags_to_spans
 
 N_LAYERS = 4

@@ -18,7 +18,7 @@ from ..errors import ConfigError, CorpusError
 from ..language import Pipeline
 from ..pipeline.factories import FACTORIES
 from ..scoring import weighted_score
-from .example import Example
+from ..tokens.example import Example
 
 TRAINING_DEFAULTS = {
     "seed": 0, "dropout": 0.1, "accumulate_gradient": 1, "patience": 1600, "max_epochs": 0,

@@ -25,7 +25,7 @@ from ..config import dot_to_object, interpolate_config, resolve_block
 from ..errors import ArchcliError, ConfigError, CorpusError
 from ..ml.pretrain import get_loss
 from ..tokens import Doc
-from .pretrain import get_tok2vec_ref, load_weights
+from .init_tok2vec import get_tok2vec_ref, load_weights
 
 PRETRAINING_BLOCK = """
 [pretraining]

@@ -2,7 +2,7 @@
 from typing import Optional
 
 from ..errors import ArchcliError
-from ..tokens import Doc
+from .doc import Doc
 
 
 class Example:
