@@ -1,0 +1,194 @@
+"""Atomic writes: build a file or directory under a temporary sibling, then rename it into place.
+
+A reader (or a run killed half-way) sees either the previous version or the whole new one,
+never a half-written one. This module imports only the standard library, so every layer
+(including archcli/tokens) may use it.
+"""
+import contextlib
+import errno
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any, Iterator, List, Type, Union
+
+from .errors import ArchcliError
+
+PathLike = Union[str, Path]
+
+# OSErrors that mean "this place cannot be written" (the user's disk or path), not a bug.
+_UNWRITABLE = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR}
+
+
+def _temp_sibling(path: Path, kind: str) -> Path:
+    # The pid lets a later run tell a dead writer's leftovers from a live one's.
+    return path.with_name(f".{path.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename durable (cheap; skipped where the platform cannot open directories)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _siblings(path: Path, kind: str, *, dead_only: bool) -> List[Path]:
+    if not path.parent.is_dir():
+        return []
+    prefix = f".{path.name}.{kind}-"
+    found = []
+    for candidate in path.parent.glob(prefix + "*"):
+        pid = candidate.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not (dead_only and _pid_alive(int(pid))):
+            found.append(candidate)
+    return found
+
+
+def remove_stale_temporaries(path: PathLike) -> None:
+    """Delete `.NAME.tmp-PID-…` siblings of `path` left by writers that no longer run."""
+    for candidate in _siblings(Path(path), "tmp", dead_only=True):
+        _remove(candidate)
+
+
+def backups_of(path: PathLike, *, dead_only: bool = False) -> List[Path]:
+    """The `.NAME.old-PID-…` backups a directory swap leaves if it is killed between renames,
+    oldest first."""
+    return sorted(_siblings(Path(path), "old", dead_only=dead_only), key=lambda p: p.stat().st_mtime)
+
+
+def _check_writable_dir_target(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise ArchcliError("exists and is not a directory; choose another output path", where=str(path))
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ArchcliError(f"cannot create a directory under '{parent}': it is a file", where=str(path))
+            break
+
+
+def _raise_unwritable(err: OSError, path: Path) -> None:
+    """Re-raise a disk-full/permission error as one user message naming the path; others as is."""
+    if err.errno in _UNWRITABLE:
+        raise ArchcliError(f"cannot write here: {err.strerror}", where=str(path)) from None
+    raise err
+
+
+@contextlib.contextmanager
+def atomic_file(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it is fsynced and renamed onto `path`.
+
+    On any failure (including KeyboardInterrupt) the temporary file is removed and `path` is
+    left as it was.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ArchcliError("is a directory; expected a file path", where=str(path))
+    tmp = _temp_sibling(path, "tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as file_:
+            os.fsync(file_.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        _remove(tmp)
+        _raise_unwritable(err, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_bytes_atomic(path: PathLike, data: bytes) -> None:
+    """Write `data` to `path` atomically."""
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(path: PathLike, text: str) -> None:
+    """Write UTF-8 `text` to `path` atomically."""
+    write_bytes_atomic(path, text.encode("utf8"))
+
+
+@contextlib.contextmanager
+def atomic_dir(path: PathLike) -> Iterator[Path]:
+    """Yield a fresh temporary directory to fill; on success it replaces the directory `path`.
+
+    The swap is two renames (old → `.NAME.old-…`, new → NAME); only a kill between them leaves
+    no NAME, and then the backup holds the previous version (`load` names it). On failure the
+    temporary directory is removed and `path` is untouched. Temporaries of killed earlier runs
+    are removed first.
+    """
+    path = Path(path)
+    _check_writable_dir_target(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
+        tmp = _temp_sibling(path, "tmp")
+        tmp.mkdir()
+    except OSError as err:
+        _raise_unwritable(err, path)
+    try:
+        yield tmp
+    except OSError as err:
+        _remove(tmp)
+        _raise_unwritable(err, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+    old = _temp_sibling(path, "old")
+    try:
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException:
+        if old.exists() and not path.exists():
+            os.replace(old, path)
+        _remove(tmp)
+        raise
+    _fsync_dir(path.parent)
+    _remove(old)
+    # Older backups are superseded by the directory just written.
+    for stale in backups_of(path, dead_only=True):
+        _remove(stale)
+
+
+def read_json(path: PathLike, *, error: Type[ArchcliError] = ArchcliError) -> Any:
+    """Read a JSON file; a missing, unreadable or malformed file is one `error` naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf8")
+    except FileNotFoundError:
+        raise error("file not found", where=str(path)) from None
+    except UnicodeDecodeError as err:
+        raise error(f"not UTF-8 text (bad byte at offset {err.start})", where=str(path)) from None
+    except OSError as err:
+        raise error(f"cannot read: {err.strerror}", where=str(path)) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise error(f"damaged JSON at line {err.lineno}, column {err.colno}: {err.msg}",
+                    where=str(path)) from None
