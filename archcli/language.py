@@ -4,9 +4,8 @@ It runs components over docs, updates them on batches of examples, scores them, 
 itself as a model directory (config.cfg, meta.json, one folder of weights per component).
 """
 import contextlib
-import os
-import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -16,7 +15,9 @@ from thinc.api import Config, Model, Optimizer
 from . import __version__
 from .config import check_registered_names, interpolate_config, load_config, resolve_block
 from .errors import ArchcliError, ConfigError, ModelDirError
+from .fileio import atomic_dir, backups_of, read_json
 from .ml.listener import Tok2VecListener
+from .ops import select_cpu_gemm
 from .pipeline.base import Pipe
 from .pipeline.factories import FACTORIES, get_factory
 from .pipeline.tok2vec import Tok2Vec
@@ -44,6 +45,7 @@ def create_vectors() -> Callable[[Vocab], None]:
 
 class Pipeline:
     def __init__(self, vocab: Optional[Vocab] = None, *, config: Optional[Config] = None, batch_size: int = 1000) -> None:
+        select_cpu_gemm()  # the CPU gemm backend is chosen where models are built, not on import
         self.vocab = vocab if vocab is not None else Vocab()
         self.tokenizer = Tokenizer(self.vocab)
         self.components: List[Tuple[str, Pipe]] = []
@@ -54,9 +56,14 @@ class Pipeline:
 
     # --- building -----------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: Config, *, where: str = "config") -> "Pipeline":
-        """Build the pipeline that `[nlp]` and `[components]` describe (weights uninitialised)."""
+    def from_config(cls, config: Config, *, where: str = "config", exclude: Iterable[str] = ()) -> "Pipeline":
+        """Build the pipeline that `[nlp]` and `[components]` describe (weights uninitialised).
+
+        Components named in `exclude` are not built and not part of the pipeline (nor of its
+        config), as with spaCy's `exclude`.
+        """
         filled = Config(config)
+        exclude = list(exclude)
         resolved = interpolate_config(config, where=where)
         if "nlp" not in resolved:
             raise ConfigError("config has no [nlp] section", where=where)
@@ -65,6 +72,7 @@ class Pipeline:
         if not isinstance(pipe_names, list):
             raise ConfigError("must be a list of component names", where="nlp.pipeline")
         components = resolved.get("components", {})
+        _check_exclude(exclude, pipe_names, components)
         tokenizer_block = nlp_cfg.get("tokenizer") or {"@tokenizers": "spacy.Tokenizer.v1"}
         check_registered_names({"tokenizer": tokenizer_block}, "nlp")
         nlp = cls(config=filled, batch_size=int(nlp_cfg.get("batch_size", 1000) or 1000))
@@ -73,6 +81,8 @@ class Pipeline:
             if name not in components:
                 raise ConfigError(f"component '{name}' is in nlp.pipeline but has no [components.{name}] block",
                                   where="nlp.pipeline")
+            if name in exclude:
+                continue
             block = dict(components[name])
             if "source" in block and "factory" not in block:
                 raise ConfigError("sourcing components from another pipeline is not supported yet; use factory = …",
@@ -88,7 +98,9 @@ class Pipeline:
                 raw = Config(filled["components"][name])
                 raw.pop("factory", None)
                 filled["components"][name] = Config({"factory": factory_name}).merge(meta.default_config.merge(raw))
-        nlp.disabled = list(nlp_cfg.get("disabled", []) or [])
+        nlp.disabled = [n for n in nlp_cfg.get("disabled", []) or [] if n not in exclude]
+        if exclude:
+            nlp.config = _config_without(interpolate_config(filled, where=where), exclude)
         nlp._link_components()
         return nlp
 
@@ -218,14 +230,12 @@ class Pipeline:
 
     # --- saving and loading -----------------------------------------------------------------
     def to_disk(self, path: Union[str, Path]) -> None:
-        """Write the model directory atomically: a temporary sibling renamed into place."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-        old = path.parent / f".{path.name}.old-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
+        """Write the model directory atomically: a temporary sibling renamed into place, so an
+        interrupted or failed save leaves the previous directory as it was."""
+        with atomic_dir(path) as tmp:
+            self._write_dir(tmp)
+
+    def _write_dir(self, tmp: Path) -> None:
         self.config.to_disk(tmp / "config.cfg")
         meta = dict(self.meta)
         meta.update(
@@ -243,11 +253,6 @@ class Pipeline:
         for name, proc in self.components:
             if hasattr(proc, "to_disk"):
                 proc.to_disk(tmp / name)
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old.exists():
-            shutil.rmtree(old)
 
 
 def _factory_or_error(factory_name: str, name: str):
@@ -261,29 +266,94 @@ def _factory_or_error(factory_name: str, name: str):
         raise ConfigError(f"unknown factory '{factory_name}'.{hint}", where=f"components.{name}.factory")
 
 
+def _check_exclude(exclude: List[str], pipe_names: List[str], components: Dict[str, Any]) -> None:
+    """Refuse names that are not components, and excluding a tok2vec that others listen to."""
+    unknown = [name for name in exclude if name not in pipe_names]
+    if unknown:
+        raise ArchcliError(f"cannot exclude {', '.join(map(repr, unknown))}: not in the pipeline, "
+                           f"which has: {', '.join(pipe_names)}")
+    seen_tok2vec: List[str] = []
+    for name in pipe_names:
+        block = components.get(name, {})
+        if block.get("factory") == "tok2vec":
+            seen_tok2vec.append(name)
+            continue
+        if name in exclude:
+            continue
+        kept = [t for t in seen_tok2vec if t not in exclude]
+        for key, upstream in _listener_upstreams(block, f"components.{name}"):
+            if upstream in exclude or (upstream == "*" and not kept and seen_tok2vec):
+                target = upstream if upstream != "*" else seen_tok2vec[-1]
+                raise ArchcliError(
+                    f"component '{name}' listens to the tok2vec '{target}' ({key} = \"{upstream}\"), "
+                    f"which is excluded; exclude '{name}' too, or keep '{target}'"
+                )
+
+
+def _listener_upstreams(block: Any, where: str) -> Iterator[Tuple[str, str]]:
+    """(config key, upstream) of every spacy.Tok2VecListener block inside a component block."""
+    if not isinstance(block, dict):
+        return
+    if str(block.get("@architectures", "")).endswith("Tok2VecListener.v1"):
+        yield f"{where}.upstream", str(block.get("upstream", "*"))
+    for key, value in block.items():
+        yield from _listener_upstreams(value, f"{where}.{key}")
+
+
+def _config_without(config: Config, exclude: List[str]) -> Config:
+    config = Config(config)
+    nlp_block = config["nlp"]
+    nlp_block["pipeline"] = [n for n in nlp_block.get("pipeline", []) if n not in exclude]
+    if "disabled" in nlp_block:
+        nlp_block["disabled"] = [n for n in nlp_block["disabled"] if n not in exclude]
+    for name in exclude:
+        config.get("components", {}).pop(name, None)
+    return config
+
+
 def load(path: Union[str, Path], *, exclude: Iterable[str] = ()) -> Pipeline:
-    """Load a model directory written by `Pipeline.to_disk` (or `archcli train`)."""
+    """Load a model directory written by `Pipeline.to_disk` (or `archcli train`).
+
+    Components in `exclude` are left out of the pipeline. A missing or damaged directory is a
+    ModelDirError naming what is missing or damaged; nothing else is loaded in its place.
+    """
     from .tokens.vectors import Vectors
 
     path = Path(path)
     if not path.exists():
-        # A crash between the two renames of an atomic save leaves the previous model here.
-        olds = sorted(path.parent.glob(f".{path.name}.old-*")) if path.parent.exists() else []
-        if not olds:
-            raise ModelDirError("model directory does not exist", where=str(path))
-        path = olds[-1]
+        backups = backups_of(path)
+        if backups:
+            # Only a save killed between its two renames leaves a backup and no directory.
+            raise ModelDirError(
+                f"model directory does not exist, but '{backups[-1]}' holds the previous version "
+                f"(a save was interrupted between its two renames). Check it, then restore it "
+                f"with: mv '{backups[-1]}' '{path}'",
+                where=str(path),
+            )
+        raise ModelDirError("model directory does not exist", where=str(path))
+    if not path.is_dir():
+        raise ModelDirError("is a file, not a model directory", where=str(path))
     if not (path / "config.cfg").exists():
         raise ModelDirError("not a model directory (no config.cfg)", where=str(path))
     config = load_config(path / "config.cfg")
-    nlp = Pipeline.from_config(config, where=str(path / "config.cfg"))
-    if (path / "meta.json").exists():
-        nlp.meta = srsly.read_json(path / "meta.json")
-    if (path / "vocab" / "vectors.npz").exists():
-        nlp.vocab.set_vectors(Vectors.from_disk(path / "vocab" / "vectors.npz"))
+    meta = read_json(path / "meta.json", error=ModelDirError) if (path / "meta.json").exists() else {}
+    if not isinstance(meta, dict):
+        raise ModelDirError("damaged: expected a JSON object", where=str(path / "meta.json"))
+    nlp = Pipeline.from_config(config, where=str(path / "config.cfg"), exclude=exclude)
+    nlp.meta = meta
+    vectors_path = path / "vocab" / "vectors.npz"
+    if vectors_path.exists():
+        try:
+            nlp.vocab.set_vectors(Vectors.from_disk(vectors_path))
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
+            raise ModelDirError(f"damaged vectors table: {err}", where=str(vectors_path)) from None
     for name, proc in nlp.components:
-        if name in exclude or not hasattr(proc, "from_disk"):
+        if not hasattr(proc, "from_disk"):
             continue
-        if not (path / name).exists():
-            raise ModelDirError(f"no weights for component '{name}'", where=str(path / name))
+        if not (path / name).is_dir():
+            raise ModelDirError(f"no directory for component '{name}' (the model directory is incomplete)",
+                                where=str(path / name))
+        if (path / name / "cfg").exists():
+            read_json(path / name / "cfg", error=ModelDirError)  # names the file if it is damaged
         proc.from_disk(path / name)
     return nlp

@@ -1,0 +1,227 @@
+"""Loading and saving model directories: what is asked for is loaded, or a clear error says why."""
+import os
+import shutil
+from pathlib import Path
+
+import numpy
+import pytest
+
+from archcli.errors import ArchcliError, ConfigError, ModelDirError
+from archcli.fileio import atomic_dir, atomic_file, write_bytes_atomic
+from archcli.language import Pipeline, load
+from archcli.training.corpus import Corpus
+
+from .util import REPO, tagger_config
+
+SAMPLES = REPO / "corpus_samples" / "conllu"
+TEXTS = ["The committee approved the plan on Tuesday.", "Where did you put my keys?"]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A tok2vec + tagger pipeline, initialised and updated twice on the samples, then saved."""
+    config = tagger_config(SAMPLES / "train.conllu", SAMPLES / "dev.conllu")
+    nlp = Pipeline.from_config(config)
+    examples = list(Corpus(SAMPLES / "train.conllu", limit=16)(nlp))
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(2):
+        nlp.update(examples, sgd=optimizer)
+    path = tmp_path_factory.mktemp("saved") / "model"
+    nlp.to_disk(path)
+    return nlp, path
+
+
+@pytest.fixture
+def model_dir(saved, tmp_path):
+    """A private copy of the saved model directory, free to damage."""
+    return Path(shutil.copytree(saved[1], tmp_path / "model"))
+
+
+def snapshot(path: Path):
+    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_load_gives_the_saved_predictions(saved):
+    nlp, path = saved
+    loaded = load(path)
+    assert loaded.pipe_names == ["tok2vec", "tagger"]
+    assert [[t.tag_ for t in d] for d in loaded.pipe(TEXTS)] == [[t.tag_ for t in d] for d in nlp.pipe(TEXTS)]
+
+
+# --- item 7: no silent fallback to a backup ------------------------------------------------------
+def test_missing_dir_with_backup_is_an_error_naming_the_backup(model_dir):
+    # What a save killed between its two renames leaves: no model, only the previous one's backup.
+    backup = model_dir.with_name(f".{model_dir.name}.old-{os.getpid()}-0123abcd")
+    os.replace(model_dir, backup)
+    with pytest.raises(ModelDirError) as err:
+        load(model_dir)
+    message = str(err.value)
+    assert str(backup) in message and "mv " in message and str(model_dir) in message
+    assert not model_dir.exists()  # nothing moved behind the user's back
+
+
+def test_missing_dir_without_backup(tmp_path):
+    with pytest.raises(ModelDirError, match="does not exist"):
+        load(tmp_path / "nothing")
+
+
+def test_file_or_non_model_dir(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ModelDirError, match="is a file"):
+        load(tmp_path / "file")
+    with pytest.raises(ModelDirError, match="no config.cfg"):
+        load(tmp_path)
+
+
+# --- item 7: exclude ---------------------------------------------------------------------------------
+def test_exclude_leaves_the_component_out(saved, tmp_path):
+    nlp, path = saved
+    loaded = load(path, exclude=["tagger"])
+    assert loaded.pipe_names == ["tok2vec"]
+    assert not loaded.has_pipe("tagger")
+    doc = loaded("The committee approved the plan.")
+    assert doc.tensor is not None and doc.tensor.shape[0] == len(doc)
+    assert [t.tag_ for t in doc] == [""] * len(doc)
+    assert loaded.config["nlp"]["pipeline"] == ["tok2vec"] and "tagger" not in loaded.config["components"]
+    # What was loaded saves and reloads as itself.
+    loaded.to_disk(tmp_path / "tok2vec-only")
+    again = load(tmp_path / "tok2vec-only")
+    assert again.pipe_names == ["tok2vec"]
+    numpy.testing.assert_array_equal(again(TEXTS[0]).tensor, loaded(TEXTS[0]).tensor)
+
+
+def test_excluding_a_listened_to_tok2vec_is_a_clear_error(saved):
+    with pytest.raises(ArchcliError) as err:
+        load(saved[1], exclude=["tok2vec"])
+    message = str(err.value)
+    assert "'tagger'" in message and "'tok2vec'" in message and "upstream" in message
+    # Excluding both is fine.
+    assert load(saved[1], exclude=["tok2vec", "tagger"]).pipe_names == []
+
+
+def test_excluding_an_unknown_component_is_an_error(saved):
+    with pytest.raises(ArchcliError, match="'tager'.*tok2vec, tagger"):
+        load(saved[1], exclude=["tager"])
+
+
+# --- item 7 / 17: damaged directories name what is damaged ----------------------------------------
+def _remove_component(path: Path) -> Path:
+    shutil.rmtree(path / "tagger")
+    return path / "tagger"
+
+
+def _truncate(name: str):
+    def damage(path: Path) -> Path:
+        data = (path / name).read_bytes()
+        (path / name).write_bytes(data[: len(data) // 2])
+        return path / name
+
+    return damage
+
+
+def _binary(name: str):
+    def damage(path: Path) -> Path:
+        (path / name).write_bytes(b"\xff\xfe\x00garbage")
+        return path / name
+
+    return damage
+
+
+@pytest.mark.parametrize(
+    "damage,error",
+    [
+        (_remove_component, ModelDirError),
+        (_truncate("meta.json"), ModelDirError),
+        (_binary("meta.json"), ModelDirError),
+        (_truncate("tagger/cfg"), ModelDirError),
+        (_binary("tok2vec/cfg"), ModelDirError),
+        (_truncate("tagger/model"), ModelDirError),
+        (_truncate("tok2vec/model"), ModelDirError),
+        (_binary("config.cfg"), ConfigError),
+    ],
+    ids=["no-component-dir", "meta-truncated", "meta-binary", "cfg-truncated", "cfg-binary",
+         "tagger-weights-truncated", "tok2vec-weights-truncated", "config-binary"],
+)
+def test_damaged_directory_names_what_is_damaged(model_dir, damage, error):
+    damaged = damage(model_dir)
+    with pytest.raises(error) as err:
+        load(model_dir)
+    assert str(damaged) in str(err.value)
+
+
+# --- atomic saves --------------------------------------------------------------------------------------
+def test_failed_save_removes_its_temporary_and_keeps_the_model(saved, model_dir, monkeypatch):
+    nlp, _ = saved
+    before = snapshot(model_dir)
+
+    def explode(self, path):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(type(nlp.get_pipe("tagger")), "to_disk", explode)
+    with pytest.raises(RuntimeError):
+        nlp.to_disk(model_dir)
+    assert snapshot(model_dir) == before
+    assert sorted(p.name for p in model_dir.parent.iterdir()) == ["model"]
+
+
+def test_save_removes_temporaries_of_a_killed_run(saved, tmp_path):
+    nlp, _ = saved
+    target = tmp_path / "model"
+    # A writer that no longer runs (pid far above pid_max) left a half-written directory.
+    stale = tmp_path / ".model.tmp-99999999-deadbeef"
+    stale.mkdir()
+    (stale / "meta.json").write_text("{")
+    live = tmp_path / f".model.tmp-{os.getpid()}-cafecafe"  # a live writer's: left alone
+    live.mkdir()
+    nlp.to_disk(target)
+    assert not stale.exists() and live.exists()
+    assert load(target).pipe_names == ["tok2vec", "tagger"]
+
+
+def test_save_onto_a_file_or_under_a_file_is_a_clear_error(saved, tmp_path):
+    nlp, _ = saved
+    (tmp_path / "file").write_text("keep me")
+    with pytest.raises(ArchcliError, match="not a directory"):
+        nlp.to_disk(tmp_path / "file")
+    with pytest.raises(ArchcliError, match="it is a file"):
+        nlp.to_disk(tmp_path / "file" / "model")
+    assert (tmp_path / "file").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_unwritable_output_is_a_clear_error(saved, tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root ignores directory permissions")
+    nlp, _ = saved
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(ArchcliError, match="cannot write"):
+            nlp.to_disk(locked / "model")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_atomic_file_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "weights.bin"
+    write_bytes_atomic(target, b"good")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_file(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise KeyboardInterrupt
+    assert target.read_bytes() == b"good"
+    assert [p.name for p in tmp_path.iterdir()] == ["weights.bin"]
+    write_bytes_atomic(target, b"better")
+    assert target.read_bytes() == b"better" and [p.name for p in tmp_path.iterdir()] == ["weights.bin"]
+
+
+def test_atomic_dir_replaces_the_whole_directory(tmp_path):
+    target = tmp_path / "out"
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("1")
+        (tmp / "b").write_text("1")
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("2")
+    assert sorted(p.name for p in target.iterdir()) == ["a"] and (target / "a").read_text() == "2"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
