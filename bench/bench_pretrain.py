@@ -255,10 +255,10 @@ def main() -> None:
     result["total_minutes"] = round((time.time() - started) / 60, 1)
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     result["table"] = table(result)
+    from archcli.fileio import write_text_atomic
+
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
-    os.replace(tmp, args.output)
+    write_text_atomic(args.output, json.dumps(result, indent=2) + "\n")
     print(result["table"])
     print(f"\n(written to {rel(args.output)}; {result['total_minutes']} minutes)")
 

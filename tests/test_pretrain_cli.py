@@ -269,6 +269,7 @@ def test_missing_raw_text_path(tmp_path):
 
 def test_no_half_written_weights_on_interrupt(tmp_path, monkeypatch):
     """Interrupted in epoch 1: model0.bin complete, model-last.bin saved, no temporary files."""
+    from archcli import fileio
     from archcli.training import pretraining
 
     calls = {"n": 0}
@@ -291,7 +292,7 @@ def test_no_half_written_weights_on_interrupt(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pretraining.os, "fsync", broken_fsync)
+    monkeypatch.setattr(fileio.os, "fsync", broken_fsync)
     with pytest.raises(OSError):
         pretrain(small_config(), tmp_path / "broken", silent=True)
     assert weight_files(tmp_path / "broken") == []

@@ -34,10 +34,10 @@ def pretrain_cli(
     except ImportError:
         raise ConfigError("pretraining objectives are not available in this version of archcli",
                           where="pretraining.objective")
-    from ..training.pretraining import atomic_write
+    from ..fileio import write_bytes_atomic
 
     if output_dir.exists() and not output_dir.is_dir():
         raise ArchcliError("the output path is a file; give a directory for the weights", where=str(output_dir))
     output_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(output_dir / "config.cfg", config.to_str().encode("utf8"))
+    write_bytes_atomic(output_dir / "config.cfg", config.to_str().encode("utf8"))
     pretrain(config, output_dir, resume_path=resume_path, epoch_resume=epoch_resume, skip_last=skip_last)

@@ -19,8 +19,6 @@ same way, so the arrays are written and read as they are.
 """
 import functools
 import gzip
-import os
-import secrets
 import zlib
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
@@ -29,6 +27,7 @@ import numpy
 import srsly
 
 from ..errors import CorpusError
+from ..fileio import write_bytes_atomic
 from . import attrs as A
 from .doc import Doc, Span
 from .symbols import N_SYMBOLS, SYMBOL_IDS, SYMBOL_NAMES, UNIVERSAL_POS  # noqa: F401  (re-exported)
@@ -257,18 +256,7 @@ class DocBin:
         """Write atomically, so an interrupted run never leaves a truncated corpus behind."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = self.to_bytes()
-        # A plain exclusive open (not mkstemp) so the file gets the usual umask permissions.
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        try:
-            with open(tmp, "xb") as file_:
-                file_.write(data)
-                file_.flush()
-                os.fsync(file_.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_bytes_atomic(path, self.to_bytes())
 
     # --- reading ------------------------------------------------------------------------
     def from_bytes(self, data: bytes) -> "DocBin":

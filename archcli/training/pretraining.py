@@ -8,7 +8,6 @@ written to a temporary name and renamed into place, so none is ever half-written
 """
 import itertools
 import math
-import os
 import re
 import sys
 import time
@@ -23,6 +22,7 @@ from wasabi import row as table_row
 
 from ..config import dot_to_object, interpolate_config, resolve_block
 from ..errors import ArchcliError, ConfigError, CorpusError
+from ..fileio import write_bytes_atomic
 from ..ml.pretrain import get_loss
 from ..tokens import Doc
 from .init_tok2vec import get_tok2vec_ref, load_weights
@@ -164,7 +164,7 @@ def pretrain(
     def save(epoch: int, *, temp: bool = False, last: bool = False) -> None:
         name = "model-last.bin" if last else f"model{epoch}{'.temp' if temp else ''}.bin"
         with model.use_params(optimizer.averages):
-            atomic_write(output_dir / name, tok2vec.to_bytes())
+            write_bytes_atomic(output_dir / name, tok2vec.to_bytes())
         record = {"nr_word": tracker.nr_word, "loss": _finite(tracker.loss), "epoch_loss": _finite(tracker.epoch_loss),
                   "epoch": epoch, "file": name, "seconds": round(tracker.seconds, 3),
                   "words_per_second": round(tracker.words_per_second, 1)}
@@ -320,27 +320,13 @@ class ProgressTracker:
         return self.nr_word / self.seconds if self.seconds else 0.0
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary sibling, fsync, rename: readers see the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as file_:
-            file_.write(data)
-            file_.flush()
-            os.fsync(file_.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def append_log(path: Path, record: Dict[str, Any]) -> None:
     """Add a line to log.jsonl by rewriting it atomically (it holds one line per saved file)."""
     lines = []
     if path.exists():
         lines = [line for line in path.read_text(encoding="utf8").splitlines() if _is_json(line)]
     lines.append(srsly.json_dumps(record))
-    atomic_write(path, ("\n".join(lines) + "\n").encode("utf8"))
+    write_bytes_atomic(path, ("\n".join(lines) + "\n").encode("utf8"))
 
 
 def _finite(value: float) -> Optional[float]:
