@@ -7,6 +7,10 @@ sends `gemm` to `numpy.dot` and leaves every other op as it was, so models compu
 
 `ARCHCLI_CPU_GEMM=blis` keeps thinc's default (e.g. to compare timings with spaCy op for op);
 OpenBLAS's own `OPENBLAS_NUM_THREADS` sets how many cores a product may use.
+
+The backend is chosen where archcli runs models (the CLI commands, `Pipeline` construction and
+`load`), never on `import archcli`: a program that uses archcli beside spaCy keeps its own ops
+until it builds an archcli pipeline.
 """
 import os
 import sys
@@ -17,6 +21,7 @@ from .errors import ArchcliError
 
 CPU_GEMM_ENV = "ARCHCLI_CPU_GEMM"
 CPU_GEMM_CHOICES = ("numpy", "blis")
+_warned: set = set()
 
 
 def use_cpu_gemm(backend: str = "numpy") -> None:
@@ -39,9 +44,17 @@ def cpu_gemm_backend() -> str:
     """The backend named by ARCHCLI_CPU_GEMM (default "numpy"; an unknown name warns and gives "numpy")."""
     backend = os.environ.get(CPU_GEMM_ENV, "numpy").strip().lower() or "numpy"
     if backend not in CPU_GEMM_CHOICES:
+        if backend in _warned:
+            return "numpy"
+        _warned.add(backend)
         print(
             f"archcli: ignoring {CPU_GEMM_ENV}={backend!r} (choose one of {', '.join(CPU_GEMM_CHOICES)}); using numpy",
             file=sys.stderr,
         )
         backend = "numpy"
     return backend
+
+
+def select_cpu_gemm() -> None:
+    """Use the backend ARCHCLI_CPU_GEMM names: called where archcli starts running models."""
+    use_cpu_gemm(cpu_gemm_backend())

@@ -18,12 +18,12 @@ def _current_backend_in_subprocess(value):
         env.pop(CPU_GEMM_ENV, None)
     else:
         env[CPU_GEMM_ENV] = value
-    code = "import archcli; from thinc.api import get_current_ops as g; print(g().use_blis)"
+    code = "import archcli.language; archcli.language.Pipeline(); from thinc.api import get_current_ops as g; print(g().use_blis)"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return result.stdout.strip(), result.stderr
 
 
-def test_import_selects_numpy_gemm_and_env_keeps_blis():
+def test_pipeline_selects_numpy_gemm_and_env_keeps_blis():
     assert _current_backend_in_subprocess(None) == ("False", "")
     assert _current_backend_in_subprocess("blis") == ("True", "")
     use_blis, warning = _current_backend_in_subprocess("mkl")

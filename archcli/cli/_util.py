@@ -1,9 +1,8 @@
 """Shared CLI plumbing: dotted overrides, GPU setup, and turning user errors into exit 1."""
 import functools
 import sys
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
-import srsly
 import typer
 from wasabi import msg
 
@@ -17,6 +16,8 @@ def parse_overrides(args: List[str]) -> Dict[str, Any]:
 
     Values are read as JSON when they parse (numbers, booleans, lists), else as strings.
     """
+    import srsly  # imported here: it brings numpy, which `archcli --help` does not need
+
     result: Dict[str, Any] = {}
     args = list(args)
     while args:
@@ -41,14 +42,26 @@ def parse_overrides(args: List[str]) -> Dict[str, Any]:
 
 
 def setup_gpu(gpu_id: int) -> None:
-    """Switch thinc (and torch through it) to GPU `gpu_id`; -1 keeps the CPU."""
+    """Choose the ops models are built with: GPU `gpu_id` (thinc, and torch through it), or for -1
+    the CPU with archcli's gemm backend (ARCHCLI_CPU_GEMM; see archcli.ops)."""
     if gpu_id is None or gpu_id < 0:
-        return
-    try:
-        from thinc.api import require_gpu
+        from ..ops import select_cpu_gemm
 
+        select_cpu_gemm()
+        return
+    from thinc.api import require_gpu
+
+    # thinc says "no GPU" / "CuPy is not installed" with ValueError; CUDA refuses a bad device id.
+    no_gpu: tuple = (ValueError,)
+    try:
+        import cupy
+
+        no_gpu += (cupy.cuda.runtime.CUDARuntimeError,)
+    except ImportError:
+        pass
+    try:
         require_gpu(gpu_id)
-    except Exception as err:
+    except no_gpu as err:
         raise ArchcliError(
             f"--gpu-id {gpu_id}: no usable GPU ({err}). Install the GPU extra (pip install 'archcli[gpu]') "
             "on a machine with CUDA, or drop --gpu-id to run on the CPU"
@@ -56,8 +69,14 @@ def setup_gpu(gpu_id: int) -> None:
     msg.info(f"Using GPU {gpu_id}")
 
 
-def user_errors(func: Callable) -> Callable:
-    """Print ArchcliError messages without a traceback and exit 1; Ctrl-C exits 130."""
+def user_errors(func: Optional[Callable] = None, *, interrupted: Optional[str] = None) -> Callable:
+    """Print ArchcliError messages without a traceback and exit 1; Ctrl-C exits 130.
+
+    `interrupted` is what Ctrl-C prints: each command says what it leaves behind (None: nothing).
+    Use as `@user_errors` or `@user_errors(interrupted="...")`.
+    """
+    if func is None:
+        return functools.partial(user_errors, interrupted=interrupted)
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -68,7 +87,7 @@ def user_errors(func: Callable) -> Callable:
             sys.stderr.flush()
             raise typer.Exit(1)
         except KeyboardInterrupt:
-            msg.warn("Interrupted: the last saved model-best/model-last are intact")
+            msg.warn(interrupted or "Interrupted")
             raise typer.Exit(130)
 
     return wrapper

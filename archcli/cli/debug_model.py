@@ -2,7 +2,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from .app import app, debug_app
 from ._util import COMMAND_SETTINGS, parse_overrides, setup_gpu, user_errors
 
 
@@ -18,9 +18,10 @@ def debug_model_cli(
     """Show a component's layer tree, then output/gradient statistics before and after training."""
     from ..config import load_config
     from ..debug_model import debug_model
-    from ..registry import ensure_populated
 
-    ensure_populated()
     setup_gpu(gpu_id)
     config = load_config(config_path, overrides=parse_overrides(ctx.args))
     debug_model(config, component, n_steps=n_steps)
+
+
+debug_app.command("model", context_settings=COMMAND_SETTINGS)(debug_model_cli)

@@ -1,11 +1,10 @@
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-import srsly
 import typer
 from wasabi import msg
 
-from . import app
+from .app import app
 from ._util import setup_gpu, user_errors
 
 SCORE_NAMES = {
@@ -28,6 +27,8 @@ def evaluate_cli(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b"),
 ) -> None:
     """Score a trained pipeline on gold data with the reader its dev corpus uses."""
+    import srsly
+
     from ..evaluate import evaluate
 
     setup_gpu(gpu_id)

@@ -1,11 +1,19 @@
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 from wasabi import msg
 
-from . import app
+from .app import app, init_app
 from ._util import user_errors
+
+
+class Optimize(str, Enum):
+    """What the generated config trades for: speed and size, or accuracy."""
+
+    efficiency = "efficiency"
+    accuracy = "accuracy"
 
 
 @app.command("init-config")
@@ -13,7 +21,8 @@ from ._util import user_errors
 def init_config_cli(
     output_file: Path = typer.Argument(..., help="Where to write the config ('-' for stdout)", allow_dash=True),
     pipeline: str = typer.Option("tagger", "--pipeline", "-p", help="Comma-separated components, e.g. tok2vec,tagger"),
-    optimize: str = typer.Option("efficiency", "--optimize", "-o", help="efficiency or accuracy"),
+    optimize: Optimize = typer.Option(Optimize.efficiency, "--optimize", "-o", help="efficiency or accuracy",
+                                      case_sensitive=False),
     gpu: bool = typer.Option(False, "--gpu", "-G", help="Settings for training on a GPU"),
     lang: str = typer.Option("en", "--lang", "-l"),
     vectors: Optional[str] = typer.Option(None, "--vectors", "-V", help="Vectors file for accuracy configs"),
@@ -24,7 +33,7 @@ def init_config_cli(
     from ..init_config import init_config_text
 
     names = [name.strip() for name in pipeline.split(",") if name.strip()]
-    text = init_config_text(names, optimize=optimize, gpu=gpu, lang=lang, vectors=vectors, pretraining=pretraining)
+    text = init_config_text(names, optimize=optimize.value, gpu=gpu, lang=lang, vectors=vectors, pretraining=pretraining)
     if str(output_file) == "-":
         print(text)
         return
@@ -38,3 +47,6 @@ def init_config_cli(
     msg.text(f"Train it with: archcli train {output_file} --output out --paths.train TRAIN --paths.dev DEV")
     if pretraining:
         msg.text(f"Pretrain its tok2vec with: archcli pretrain {output_file} pretrain_out --paths.raw_text TEXTS.jsonl")
+
+
+init_app.command("config")(init_config_cli)

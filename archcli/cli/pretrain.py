@@ -2,8 +2,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from wasabi import msg
 
-from . import app
+from .app import app
 from ._util import COMMAND_SETTINGS, parse_overrides, setup_gpu, user_errors
 
 
@@ -21,23 +22,23 @@ def pretrain_cli(
     """Pretrain a tok2vec layer on raw text (PretrainVectors / PretrainCharacters objectives)."""
     from ..config import load_config
     from ..errors import ArchcliError, ConfigError
-    from ..registry import ensure_populated
 
-    ensure_populated()
     setup_gpu(gpu_id)
     config = load_config(config_path, overrides=parse_overrides(ctx.args))
     if not config.get("pretraining"):
         raise ConfigError("the config has no [pretraining] settings; `archcli init-config --pretraining` "
                           "writes a block to start from", where=str(config_path))
-    try:
-        from ..training.pretraining import pretrain
-    except ImportError:
-        raise ConfigError("pretraining objectives are not available in this version of archcli",
-                          where="pretraining.objective")
     from ..fileio import write_bytes_atomic
+    from ..training.pretraining import pretrain
 
     if output_dir.exists() and not output_dir.is_dir():
         raise ArchcliError("the output path is a file; give a directory for the weights", where=str(output_dir))
     output_dir.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(output_dir / "config.cfg", config.to_str().encode("utf8"))
-    pretrain(config, output_dir, resume_path=resume_path, epoch_resume=epoch_resume, skip_last=skip_last)
+    try:
+        pretrain(config, output_dir, resume_path=resume_path, epoch_resume=epoch_resume, skip_last=skip_last)
+    except KeyboardInterrupt:
+        # pretrain writes no model-best/model-last directories: say what it does leave.
+        last = "" if skip_last else "; model-last.bin holds the weights at the interruption"
+        msg.warn(f"Interrupted: the model{{N}}.bin files of finished epochs in {output_dir} are intact{last}")
+        raise typer.Exit(130)

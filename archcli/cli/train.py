@@ -4,12 +4,12 @@ from typing import Optional
 import typer
 from wasabi import msg
 
-from . import app
+from .app import app
 from ._util import COMMAND_SETTINGS, parse_overrides, setup_gpu, user_errors
 
 
 @app.command("train", context_settings=COMMAND_SETTINGS)
-@user_errors
+@user_errors(interrupted="Interrupted: the last saved model-best/model-last are intact")
 def train_cli(
     ctx: typer.Context,
     config_path: Path = typer.Argument(..., help="Config file ('-' reads stdin)", allow_dash=True),
@@ -18,10 +18,8 @@ def train_cli(
 ) -> None:
     """Train a pipeline. Extra --section.key value options override the config."""
     from ..config import load_config
-    from ..registry import ensure_populated
     from ..training.loop import train
 
-    ensure_populated()
     overrides = parse_overrides(ctx.args)
     setup_gpu(gpu_id)
     config = load_config(config_path, overrides=overrides)

@@ -2,7 +2,7 @@
 from typing import List, Optional, Union, cast
 
 from thinc.api import (
-    HashEmbed, Maxout, Mish, Model, PyTorchLSTM, chain, clone, concatenate, expand_window,
+    HashEmbed, Maxout, Mish, Model, chain, clone, concatenate, expand_window,
     list2ragged, noop, ragged2list, residual, with_array, with_padded,
 )
 from thinc.types import Floats2d, Ints2d, Ragged
@@ -171,9 +171,21 @@ architecture_and_layer("spacy.MishWindowEncoder.v1")(MishWindowEncoder)
 
 @architecture_and_layer("spacy.TorchBiLSTMEncoder.v1")
 def TorchBiLSTMEncoder(width: int, depth: int, dropout: float) -> Model[List[Floats2d], List[Floats2d]]:
-    """Stacked bidirectional LSTMs (PyTorch through thinc's wrapper); width/2 units per direction."""
+    """Stacked bidirectional LSTMs (PyTorch through thinc's wrapper); width/2 units per direction.
+
+    The one layer that needs torch: it is imported here, when the layer is built.
+    """
     if depth == 0:
         return noop()
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        from ..errors import ConfigError
+
+        raise ConfigError("spacy.TorchBiLSTMEncoder.v1 needs PyTorch, which is not installed: "
+                          "pip install 'archcli[torch]', or choose spacy.MaxoutWindowEncoder.v2")
+    from thinc.api import PyTorchLSTM
+
     model = with_padded(PyTorchLSTM(width, width, bi=True, depth=depth, dropout=dropout))
     model.set_dim("nO", width)
     return model
