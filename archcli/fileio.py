@@ -8,7 +8,6 @@ import contextlib
 import errno
 import json
 import os
-import secrets
 import shutil
 from pathlib import Path
 from typing import Any, Iterator, List, Type, Union
@@ -22,8 +21,12 @@ _UNWRITABLE = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROF
 
 
 def _temp_sibling(path: Path, kind: str) -> Path:
-    # The pid lets a later run tell a dead writer's leftovers from a live one's.
-    return path.with_name(f".{path.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}")
+    """`.NAME.tmp-PID` / `.NAME.old-PID`: the pid lets a later run tell a dead writer's
+    leftovers from a live one's. One left by this process (a failed earlier save) is removed."""
+    sibling = path.with_name(f".{path.name}.{kind}-{os.getpid()}")
+    if sibling.exists() or sibling.is_symlink():
+        _remove(sibling)
+    return sibling
 
 
 def _pid_alive(pid: int) -> bool:
@@ -62,20 +65,20 @@ def _siblings(path: Path, kind: str, *, dead_only: bool) -> List[Path]:
     prefix = f".{path.name}.{kind}-"
     found = []
     for candidate in path.parent.glob(prefix + "*"):
-        pid = candidate.name[len(prefix):].split("-", 1)[0]
+        pid = candidate.name[len(prefix):]
         if pid.isdigit() and not (dead_only and _pid_alive(int(pid))):
             found.append(candidate)
     return found
 
 
 def remove_stale_temporaries(path: PathLike) -> None:
-    """Delete `.NAME.tmp-PID-…` siblings of `path` left by writers that no longer run."""
+    """Delete `.NAME.tmp-PID` siblings of `path` left by writers that no longer run."""
     for candidate in _siblings(Path(path), "tmp", dead_only=True):
         _remove(candidate)
 
 
 def backups_of(path: PathLike, *, dead_only: bool = False) -> List[Path]:
-    """The `.NAME.old-PID-…` backups a directory swap leaves if it is killed between renames,
+    """The `.NAME.old-PID` backups a directory swap leaves if it is killed between renames,
     oldest first."""
     return sorted(_siblings(Path(path), "old", dead_only=dead_only), key=lambda p: p.stat().st_mtime)
 
@@ -137,7 +140,7 @@ def write_text_atomic(path: PathLike, text: str) -> None:
 def atomic_dir(path: PathLike) -> Iterator[Path]:
     """Yield a fresh temporary directory to fill; on success it replaces the directory `path`.
 
-    The swap is two renames (old → `.NAME.old-…`, new → NAME); only a kill between them leaves
+    The swap is two renames (old → `.NAME.old-PID`, new → NAME); only a kill between them leaves
     no NAME, and then the backup holds the previous version (`load` names it). On failure the
     temporary directory is removed and `path` is untouched. Temporaries of killed earlier runs
     are removed first.
