@@ -5,7 +5,6 @@ never a half-written one. This module imports only the standard library, so ever
 (including archcli/tokens) may use it.
 """
 import contextlib
-import errno
 import json
 import os
 import shutil
@@ -15,9 +14,6 @@ from typing import Any, Iterator, List, Type, Union
 from .errors import ArchcliError
 
 PathLike = Union[str, Path]
-
-# OSErrors that mean "this place cannot be written" (the user's disk or path), not a bug.
-_UNWRITABLE = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR}
 
 
 def _temp_sibling(path: Path, kind: str) -> Path:
@@ -93,19 +89,12 @@ def _check_writable_dir_target(path: Path) -> None:
             break
 
 
-def _raise_unwritable(err: OSError, path: Path) -> None:
-    """Re-raise a disk-full/permission error as one user message naming the path; others as is."""
-    if err.errno in _UNWRITABLE:
-        raise ArchcliError(f"cannot write here: {err.strerror}", where=str(path)) from None
-    raise err
-
-
 @contextlib.contextmanager
 def atomic_file(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; on success it is fsynced and renamed onto `path`.
 
-    On any failure (including KeyboardInterrupt) the temporary file is removed and `path` is
-    left as it was.
+    On any failure (including KeyboardInterrupt, or an OSError such as a full disk, which is
+    re-raised for the caller to report) the temporary file is removed and `path` is left as it was.
     """
     path = Path(path)
     if path.is_dir():
@@ -116,9 +105,6 @@ def atomic_file(path: PathLike) -> Iterator[Path]:
         with open(tmp, "rb+") as file_:
             os.fsync(file_.fileno())
         os.replace(tmp, path)
-    except OSError as err:
-        _remove(tmp)
-        _raise_unwritable(err, path)
     except BaseException:
         _remove(tmp)
         raise
@@ -142,23 +128,18 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
 
     The swap is two renames (old → `.NAME.old-PID`, new → NAME); only a kill between them leaves
     no NAME, and then the backup holds the previous version (`load` names it). On failure the
-    temporary directory is removed and `path` is untouched. Temporaries of killed earlier runs
+    temporary directory is removed, `path` is untouched and the error (an OSError for a full
+    disk or a permission problem) propagates. Temporaries of killed earlier runs
     are removed first.
     """
     path = Path(path)
     _check_writable_dir_target(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
-        tmp = _temp_sibling(path, "tmp")
-        tmp.mkdir()
-    except OSError as err:
-        _raise_unwritable(err, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
+    tmp = _temp_sibling(path, "tmp")
+    tmp.mkdir()
     try:
         yield tmp
-    except OSError as err:
-        _remove(tmp)
-        _raise_unwritable(err, path)
     except BaseException:
         _remove(tmp)
         raise
