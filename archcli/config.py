@@ -1,7 +1,8 @@
 """Loading, overriding, checking and resolving configs, with errors that name the key."""
 import difflib
+import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Set, Union
 
 from confection import ConfigValidationError
 from thinc.api import Config
@@ -17,28 +18,106 @@ REGISTRY_NAMES = {
 
 
 def load_config(path: Union[str, Path], overrides: Optional[Dict[str, Any]] = None, interpolate: bool = False) -> Config:
-    """Read a config file (or '-' for stdin), apply dotted overrides, optionally interpolate."""
+    """Read a config file (or '-' for stdin), apply dotted overrides, optionally interpolate.
+
+    An override must name a setting the config has, counting the defaults the run fills in
+    (training, pretraining and component factory defaults), as spaCy requires.
+    """
     import sys
 
     path_str = str(path)
-    try:
-        if path_str == "-":
-            text = sys.stdin.read()
-        else:
-            p = Path(path)
-            if not p.exists():
-                raise ConfigError("config file not found", where=path_str)
+    if path_str == "-":
+        text = sys.stdin.read()
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError("config file not found", where=path_str)
+        if p.is_dir():
+            raise ConfigError("is a directory, not a config file", where=path_str)
+        try:
             text = p.read_text(encoding="utf8")
-        config = Config().from_str(text, overrides=overrides or {}, interpolate=False)
-    except ConfigError:
-        raise
-    except ConfigValidationError as err:
-        raise ConfigError(_validation_message(err), where=path_str)
-    except Exception as err:  # confection raises several plain types for syntax problems
-        raise ConfigError(f"cannot parse config: {err}", where=path_str)
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"not a UTF-8 text file ({err.reason} at byte {err.start})", where=path_str)
+        except OSError as err:
+            raise ConfigError(f"cannot read the config: {err.strerror}", where=path_str)
+    config = _parse(text, {}, path_str)
+    if overrides:
+        check_overrides(config, overrides)
+        config = _parse(text, overrides, path_str)
     if interpolate:
         config = interpolate_config(config, where=path_str)
     return config
+
+
+def _parse(text: str, overrides: Dict[str, Any], where: str) -> Config:
+    try:
+        return Config().from_str(text, overrides=overrides, interpolate=False)
+    except ConfigValidationError as err:
+        raise ConfigError(_validation_message(err), where=where)
+    except Exception as err:  # confection raises several plain types for syntax problems
+        raise ConfigError(f"cannot parse config: {err}", where=where)
+
+
+# Sections whose keys are free-form: score names, and the arguments of components' initialize().
+FREE_FORM = ("training.score_weights", "initialize.components")
+
+
+def check_overrides(config: Config, overrides: Dict[str, Any]) -> None:
+    """Refuse, with a 'did you mean', an override naming a setting that exists nowhere.
+
+    A key exists if the config or the defaults merged under it have it, or if the section is a
+    function block (`@architectures = …`, a component's factory) whose function takes it.
+    """
+    from .defaults import config_with_defaults, suggest
+
+    filled = config_with_defaults(config)
+    for dotted in overrides:
+        parts = dotted.split(".")
+        node: Any = filled
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(node, dict):
+                raise ConfigError(f"'{'.'.join(parts[:i])}' is a value, not a section", where=f"--{dotted}")
+            if part not in node:
+                section = ".".join(parts[: i + 1])
+                raise ConfigError(f"the config has no section [{section}].{suggest(part, node)}", where=f"--{dotted}")
+            node = node[part]
+        key, section = parts[-1], ".".join(parts[:-1])
+        if not isinstance(node, dict):
+            raise ConfigError(f"'{section}' is a value, not a section", where=f"--{dotted}")
+        if key in node or any(section == f or section.startswith(f + ".") for f in FREE_FORM):
+            continue
+        params = _function_params(node, parts[:-1])
+        if params is None or key in params:
+            continue
+        options = set(node) | set(params)
+        raise ConfigError(f"[{section}] has no setting '{key}'.{suggest(key, options)}", where=f"--{dotted}")
+
+
+def _function_params(block: Dict[str, Any], path: List[str]) -> Optional[Set[str]]:
+    """The parameters the function behind a block takes; None when any name is accepted."""
+    import inspect
+
+    func = None
+    reg_keys = [k for k in block if isinstance(k, str) and k.startswith("@")]
+    if reg_keys:
+        ensure_populated()
+        reg_name, func_name = reg_keys[0][1:], block[reg_keys[0]]
+        if hasattr(registry, reg_name) and registry.has(reg_name, func_name):
+            func = registry.get(reg_name, func_name)
+    elif len(path) == 2 and path[0] == "components" and "factory" in block:
+        from .pipeline.factories import FACTORIES
+
+        meta = FACTORIES.get(block["factory"])
+        func = meta.func if meta is not None else None
+    if func is None:
+        return set() if not reg_keys and "factory" not in block else None
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return None
+    if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return {name for name in params if name not in ("nlp", "name")}
 
 
 def interpolate_config(config: Config, where: str = "config") -> Config:
@@ -75,10 +154,30 @@ def resolve_block(block: Dict[str, Any], where: str, *, validate: bool = True) -
         return registry.resolve(Config(block) if not isinstance(block, Config) else block, validate=validate)
     except ConfigValidationError as err:
         raise ConfigError(_validation_message(err, prefix=where))
-    except ConfigError:
-        raise
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"cannot build this block: {err}", where=where)
+        if not _user_mistake(err):
+            raise
+        raise ConfigError(f"cannot build this block: {err}", where=where) from None
+
+
+def _user_mistake(err: Exception) -> bool:
+    """Whether a TypeError/ValueError from building a block is the config's fault.
+
+    A TypeError raised where confection calls a function (bad or missing arguments, no archcli
+    frame below) is; so is a ValueError that archcli's own code raises to refuse a value. One
+    raised by a library that archcli's code called, or a TypeError inside archcli, is a bug.
+    """
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename != __file__]
+    ours = [f for f in frames if _is_archcli_file(f.filename)]
+    if isinstance(err, TypeError):
+        return not ours
+    return not ours or _is_archcli_file(frames[-1].filename)
+
+
+def _is_archcli_file(filename: str) -> bool:
+    return str(Path(filename).resolve()).startswith(str(Path(__file__).resolve().parent) + os.sep)
 
 
 def _validation_message(err: ConfigValidationError, prefix: str = "") -> str:

@@ -2,9 +2,15 @@
 
 Batches come from the train corpus (reshuffled each epoch); every `eval_frequency` steps the
 dev corpus is scored, a row is logged, `model-last` is saved and `model-best` when the weighted
-score improves. Both saves are atomic, so an interrupted run leaves the last good models.
+score improves; the last step is always evaluated and saved. Both saves are atomic, so an
+interrupted run leaves the last good models, and a diverged one (NaN/inf) never overwrites them.
+Settings are checked before any data is read or the output directory is touched.
 """
+import math
+import os
 import random
+import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -12,27 +18,17 @@ from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, 
 
 import srsly
 from thinc.api import Config, fix_random_seed
+from wasabi import Printer
 
 from ..config import dot_to_object, interpolate_config, resolve_block
-from ..errors import ConfigError, CorpusError
+from ..defaults import NLP_DEFAULTS, TRAINING_DEFAULTS, suggest, training_defaults
+from ..errors import ArchcliError, ConfigError, CorpusError, ModelDirError
 from ..language import Pipeline
 from ..pipeline.factories import FACTORIES
-from ..scoring import weighted_score
+from ..scoring import score_tokenization, weighted_score
 from ..tokens.example import Example
 
-TRAINING_DEFAULTS = {
-    "seed": 0, "dropout": 0.1, "accumulate_gradient": 1, "patience": 1600, "max_epochs": 0,
-    "max_steps": 20000, "eval_frequency": 200, "frozen_components": [], "annotating_components": [],
-    "before_to_disk": None, "before_update": None, "gpu_allocator": None,
-    "dev_corpus": "corpora.dev", "train_corpus": "corpora.train",
-    "batcher": {"@batchers": "spacy.batch_by_words.v1", "discard_oversize": False, "tolerance": 0.2,
-                "get_length": None,
-                "size": {"@schedules": "compounding.v1", "start": 100, "stop": 1000, "compound": 1.001, "t": 0.0}},
-    "logger": {"@loggers": "spacy.ConsoleLogger.v1", "progress_bar": False},
-    "optimizer": {"@optimizers": "Adam.v1", "beta1": 0.9, "beta2": 0.999, "L2_is_weight_decay": True, "L2": 0.01,
-                  "grad_clip": 1.0, "use_averages": False, "eps": 1e-8, "learn_rate": 0.001},
-    "score_weights": {},
-}
+__all__ = ["TRAINING_DEFAULTS", "train", "resolve_training", "validate_settings", "train_while_improving"]
 
 
 def combine_score_weights(nlp: Pipeline, overrides: Dict[str, Optional[float]]) -> Dict[str, Optional[float]]:
@@ -49,10 +45,13 @@ def combine_score_weights(nlp: Pipeline, overrides: Dict[str, Optional[float]]) 
 
 
 def resolve_training(config: Config) -> Tuple[Config, Dict[str, Any]]:
+    """The interpolated config and the resolved `[training]` block (defaults filled, all of
+    [training]/[nlp]/[system] checked first, so a bad value fails before any data is read)."""
     interpolated = interpolate_config(config)
     if "training" not in interpolated:
         raise ConfigError("config has no [training] section")
-    block = Config(TRAINING_DEFAULTS).merge(Config(interpolated["training"]))
+    block = training_defaults().merge(Config(interpolated["training"]))
+    validate_settings(interpolated, block)
     return interpolated, resolve_block(block, "training")
 
 
@@ -63,10 +62,18 @@ def train(
     stdout: Optional[IO] = None,
     stderr: Optional[IO] = None,
 ) -> Pipeline:
-    """Train the pipeline `config` describes; save model-best/model-last under `output_path`."""
+    """Train the pipeline `config` describes; save model-best/model-last under `output_path`.
+
+    `model-last` is written at every evaluation and when training ends (whatever stops it), so
+    it always holds the final weights; `model-best` when the weighted dev score improves.
+    """
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
+    msg = Printer()
     interpolated, T = resolve_training(config)
+    if output_path is not None:
+        output_path = Path(output_path)
+        check_output_dir(output_path)
     fix_random_seed(T["seed"])
     nlp = Pipeline.from_config(config)
     for key in ("frozen_components", "annotating_components"):
@@ -78,21 +85,25 @@ def train(
     corpora = {"corpora": resolve_block(interpolated.get("corpora", {}), "corpora")}
     train_corpus = dot_to_object(corpora, T["train_corpus"])
     dev_corpus = dot_to_object(corpora, T["dev_corpus"])
-    train_examples = list(train_corpus(nlp))
-    dev_examples = list(dev_corpus(nlp))
+    train_examples = _read_corpus(train_corpus, nlp, "training", T["train_corpus"], stdout)
+    dev_examples = _read_corpus(dev_corpus, nlp, "development", T["dev_corpus"], stdout)
     if not dev_examples:
         raise CorpusError("the dev corpus is empty", where=T["dev_corpus"])
     optimizer = nlp.initialize(lambda: train_examples, sgd=T["optimizer"])
+    for line in missing_annotations(nlp, dev_examples, exclude=T["frozen_components"]):
+        msg.warn(f"The dev corpus ({T['dev_corpus']}) {line}: every evaluation will score it 0, so "
+                 "model-best cannot improve on step 0")
+    explicit = dict((interpolated["training"].get("score_weights") or {}))
     score_weights = combine_score_weights(nlp, T["score_weights"])
+    check_score_weights(nlp, dev_examples, score_weights, explicit, warn=msg.warn)
     nlp.meta["score_weights"] = score_weights
     nlp.meta["frozen_components"] = list(T["frozen_components"])
     setup_logger = T["logger"]
     log_step, finalize_logger = setup_logger(nlp, stdout, stderr)
-    eval_log = None
+    eval_log: Optional[IO] = None
     if output_path is not None:
-        output_path = Path(output_path)
-        output_path.mkdir(parents=True, exist_ok=True)
-        eval_log = open(output_path / "training_log.jsonl", "w", encoding="utf8")
+        _make_output_dir(output_path)
+        clean_stale_temporaries(output_path)
 
     def evaluate() -> Tuple[float, Dict[str, Any]]:
         scores = nlp.evaluate(dev_examples)
@@ -112,8 +123,9 @@ def train(
                     _save(nlp, output_path / "model-last", info, timings, T, optimizer)
                     if improved:
                         _save(nlp, output_path / "model-best", info, timings, T, optimizer)
-                    eval_log.write(srsly.json_dumps(_log_record(info, timings)) + "\n")
-                    eval_log.flush()
+                    # Opened at the first evaluation, so a run that fails earlier leaves the last log.
+                    eval_log = eval_log or _open_log(output_path / "training_log.jsonl")
+                    _write_log(eval_log, output_path / "training_log.jsonl", _log_record(info, timings))
             log_step(info)
     finally:
         finalize_logger()
@@ -124,6 +136,190 @@ def train(
     return nlp
 
 
+class TrainingDiverged(ArchcliError):
+    """The loss or a gradient became NaN/inf: the weights are lost, the saved models are not."""
+
+
+def validate_settings(interpolated: Dict[str, Any], training: Dict[str, Any]) -> None:
+    """Types and ranges of [training] (defaults filled), [nlp] and [system], naming the key."""
+    unknown = [key for key in training if key not in TRAINING_DEFAULTS]
+    if unknown:
+        raise ConfigError(f"unknown setting.{suggest(unknown[0], TRAINING_DEFAULTS)}", where=f"training.{unknown[0]}")
+    _int(training, "training", "seed", 0, optional=True)
+    _int(training, "training", "accumulate_gradient", 1)
+    _int(training, "training", "patience", 0)
+    _int(training, "training", "max_epochs", -1)
+    _int(training, "training", "max_steps", 0)
+    _int(training, "training", "eval_frequency", 1)
+    dropout = training["dropout"]
+    if not isinstance(dropout, dict) and not (_is_number(dropout) and 0.0 <= dropout < 1.0):
+        raise ConfigError(f"must be a number in [0, 1) or a schedule, not {dropout!r}", where="training.dropout")
+    for key in ("frozen_components", "annotating_components"):
+        value = training[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"must be a list of component names, not {value!r}", where=f"training.{key}")
+    for key in ("train_corpus", "dev_corpus"):
+        if not isinstance(training[key], str):
+            raise ConfigError(f"must be the dotted name of a reader block, not {training[key]!r}",
+                              where=f"training.{key}")
+    weights = training["score_weights"]
+    if not isinstance(weights, dict):
+        raise ConfigError("must be a section of score names and weights", where="training.score_weights")
+    for key, value in weights.items():
+        if value is not None and not (_is_number(value) and value >= 0):
+            raise ConfigError(f"must be a non-negative number or null, not {value!r}",
+                              where=f"training.score_weights.{key}")
+    batcher = training["batcher"]
+    size = batcher.get("size") if isinstance(batcher, dict) else None
+    if size is not None and not isinstance(size, dict) and not (_is_number(size) and size > 0):
+        raise ConfigError(f"must be a positive number or a schedule, not {size!r}", where="training.batcher.size")
+    if isinstance(size, dict):
+        for key in ("start", "stop"):
+            if key in size and not (_is_number(size[key]) and size[key] > 0):
+                raise ConfigError(f"must be a positive number, not {size[key]!r}", where=f"training.batcher.size.{key}")
+    nlp_block = interpolated.get("nlp") or {}
+    unknown = [key for key in nlp_block if key not in NLP_DEFAULTS]
+    if unknown:
+        raise ConfigError(f"unknown setting.{suggest(unknown[0], NLP_DEFAULTS)}", where=f"nlp.{unknown[0]}")
+    if "batch_size" in nlp_block:
+        _int(nlp_block, "nlp", "batch_size", 1)
+    for key in ("before_creation", "after_creation", "after_pipeline_creation"):
+        if nlp_block.get(key) is not None:
+            raise ConfigError("creation callbacks are not supported by archcli; set it to null", where=f"nlp.{key}")
+    for key in ("pipeline", "disabled"):
+        value = nlp_block.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"must be a list of component names, not {value!r}", where=f"nlp.{key}")
+    system = interpolated.get("system") or {}
+    if "seed" in system:
+        _int(system, "system", "seed", 0, optional=True)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _int(block: Dict[str, Any], section: str, key: str, minimum: int, *, optional: bool = False) -> None:
+    value = block[key]
+    if optional and value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+        raise ConfigError(f"must be {kind}, not {value!r}", where=f"{section}.{key}")
+
+
+def check_output_dir(path: Path) -> None:
+    """Fail before training when the models could not be saved under `path`."""
+    if path.exists() and not path.is_dir():
+        raise ModelDirError("the output path is an existing file; give a directory", where=str(path))
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ModelDirError(f"cannot create the output directory: '{parent}' is a file", where=str(path))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ModelDirError(f"cannot write to '{parent}' (permission denied)", where=str(path))
+
+
+def _make_output_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ModelDirError(f"cannot create the output directory: {err.strerror}", where=str(path)) from None
+
+
+_TEMPORARY = re.compile(r"^\.(model-[^/]+)\.(tmp|old)-(\d+)$")
+
+
+def clean_stale_temporaries(output_path: Path) -> None:
+    """Remove the `.model-*.tmp-PID` / `.model-*.old-PID` directories a killed run left.
+
+    A `.old-` copy whose model directory is gone (the run died between the two renames of a
+    save) is the last good model: it is renamed back into place rather than removed.
+    """
+    for entry in sorted(output_path.iterdir()):
+        found = _TEMPORARY.match(entry.name)
+        if not found or not entry.is_dir():
+            continue
+        name, kind, pid = found.group(1), found.group(2), int(found.group(3))
+        if pid == os.getpid() or _process_alive(pid):
+            continue
+        target = output_path / name
+        if kind == "old" and not target.exists():
+            os.replace(entry, target)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _read_corpus(corpus: Callable, nlp: Pipeline, what: str, where: str, stdout: IO) -> List[Example]:
+    path = getattr(corpus, "path", None)
+    stdout.write(f"Reading {what} corpus ({where}{f': {path}' if path else ''})…\n")
+    stdout.flush()
+    start = time.perf_counter()
+    examples = list(corpus(nlp))
+    n_words = sum(len(eg) for eg in examples)
+    stdout.write(f"  {len(examples)} examples, {n_words} words ({time.perf_counter() - start:.1f}s)\n")
+    stdout.flush()
+    return examples
+
+
+# What each component is scored on, as a test on a gold Doc.
+ANNOTATIONS: Dict[str, Tuple[str, Callable[[Any, Any], bool]]] = {
+    "tagger": ("tag", lambda proc, doc: doc.has_annotation("TAG")),
+    "parser": ("dependency", lambda proc, doc: doc.has_annotation("DEP")),
+    "ner": ("entity", lambda proc, doc: doc.has_annotation("ENT_IOB")),
+    "textcat": ("category (cats)", lambda proc, doc: bool(doc.cats)),
+    "textcat_multilabel": ("category (cats)", lambda proc, doc: bool(doc.cats)),
+    "spancat": ("span", lambda proc, doc: bool(doc.spans.get(proc.key))),
+}
+
+
+def missing_annotations(nlp: Pipeline, examples: List[Example], exclude: Iterable[str] = ()) -> List[str]:
+    """'has no tag annotation, which 'tagger' scores' for each component the examples cannot score."""
+    lines = []
+    for name, proc in nlp.pipeline:
+        factory_name = nlp.config.get("components", {}).get(name, {}).get("factory")
+        if name in set(exclude) or factory_name not in ANNOTATIONS:
+            continue
+        what, has = ANNOTATIONS[factory_name]
+        if not any(has(proc, eg.reference) for eg in examples):
+            key = f" '{proc.key}'" if factory_name == "spancat" else ""
+            lines.append(f"has no {what}{key} annotation, which '{name}' is scored on")
+    return lines
+
+
+def check_score_weights(nlp: Pipeline, examples: List[Example], weights: Dict[str, Optional[float]],
+                        explicit: Dict[str, Any], warn: Callable[[str], Any]) -> None:
+    """A weight on a score no component produces: an error when [training.score_weights] sets it
+    (with the closest real key), a warning when a component's default brings it."""
+    produced = {"speed"}
+    gold = [Example(eg.reference, eg.reference, eg.source) for eg in examples[:50]]
+    produced.update(score_tokenization(gold))
+    for name, proc in nlp.pipeline:
+        factory_name = nlp.config.get("components", {}).get(name, {}).get("factory")
+        meta = FACTORIES.get(factory_name)
+        if meta is not None and factory_name != "spancat":
+            produced.update(meta.default_score_weights)
+        produced.update(proc.score(gold))
+    for key in weights:
+        if key in produced:
+            continue
+        if key in explicit:
+            raise ConfigError(f"no component produces a score named '{key}'.{suggest(key, produced)}",
+                              where=f"training.score_weights.{key}")
+        warn(f"The score weight '{key}' names a score no component produces; it is ignored")
 def _check_frozen_listeners(nlp: Pipeline, T: Dict[str, Any]) -> None:
     """A frozen tok2vec feeds its listeners only if it annotates the docs during training."""
     from ..pipeline.tok2vec import Tok2Vec
@@ -148,7 +344,11 @@ def train_while_improving(
     evaluate: Callable[[], Tuple[float, Dict[str, Any]]],
     timings: Dict[str, Any],
 ) -> Iterator[Dict[str, Any]]:
-    """Yield an info dict per step; `score` is set on evaluation steps."""
+    """Yield an info dict per step; `score` is set on evaluation steps and on the last step.
+
+    A non-finite loss or gradient stops training at once (before the optimizer applies it),
+    raising TrainingDiverged naming the step and component.
+    """
     dropouts = _as_schedule(T["dropout"])
     eval_frequency = max(int(T["eval_frequency"]), 1)
     accumulate = max(int(T["accumulate_gradient"]), 1)
@@ -160,12 +360,14 @@ def train_while_improving(
     words_seen = 0
     step_start = time.perf_counter()
     before_update = T.get("before_update")
-    for step, (epoch, batch) in enumerate(_epochs(train_examples, T["batcher"], int(T["max_epochs"]))):
+    batches = _with_last(_epochs(train_examples, T["batcher"], int(T["max_epochs"])))
+    for step, ((epoch, batch), last_batch) in enumerate(batches):
         if before_update is not None:
             before_update(nlp, {"step": step, "epoch": epoch})
         dropout = next(dropouts)
         for sub in _subdivide(batch, accumulate):
             nlp.update(sub, drop=dropout, losses=losses, exclude=exclude, annotates=annotates)
+        _check_finite(nlp, losses, exclude, step)
         nlp.finish_update(optimizer, exclude=exclude)
         optimizer.step_schedules()
         n_words = sum(len(eg) for eg in batch)
@@ -176,7 +378,15 @@ def train_while_improving(
             "epoch": epoch, "step": step, "score": None, "other_scores": None, "losses": losses,
             "words": words_seen, "eval_frequency": eval_frequency,
         }
-        if step % eval_frequency == 0:
+        stop = last_batch or bool(max_steps and step >= max_steps)
+        if step % eval_frequency == 0 or stop:
+            with nlp.use_params(optimizer.averages):
+                score, other = evaluate()
+            results.append((score, step))
+            info.update(score=score, other_scores=other, seconds=timings["train_seconds"])
+        best_score, neg_best_step = max((s, -st) for s, st in results) if results else (0.0, 0)
+        if patience and step - (-neg_best_step) >= patience and info["score"] is None:
+            # The last step before patience runs out is evaluated too, so model-last is final.
             with nlp.use_params(optimizer.averages):
                 score, other = evaluate()
             results.append((score, step))
@@ -184,12 +394,71 @@ def train_while_improving(
         yield info
         if info["score"] is not None:
             losses = {}
+        if stop:
+            break
         best_score, neg_best_step = max((s, -st) for s, st in results) if results else (0.0, 0)
         if patience and step - (-neg_best_step) >= patience:
             break
-        if max_steps and step >= max_steps:
-            break
         step_start = time.perf_counter()
+
+
+def _with_last(items: Iterable[Any]) -> Iterator[Tuple[Any, bool]]:
+    """(item, is_last) pairs, looking one item ahead."""
+    iterator = iter(items)
+    try:
+        previous = next(iterator)
+    except StopIteration:
+        return
+    for item in iterator:
+        yield previous, False
+        previous = item
+    yield previous, True
+
+
+def _check_finite(nlp: Pipeline, losses: Dict[str, float], exclude: Iterable[str], step: int) -> None:
+    """Raise at the step where a loss or gradient stops being finite, naming the component."""
+    hint = ("training diverged; model-best/model-last keep the last finite weights. Lower "
+            "training.optimizer.learn_rate (or check the data)")
+    for name, loss in losses.items():
+        if not math.isfinite(float(loss)):
+            raise TrainingDiverged(f"step {step}: the loss of component '{name}' is {loss}: {hint}")
+    exclude = set(exclude)
+    for name, proc in nlp.pipeline:
+        if name in exclude or not proc.is_trainable:
+            continue
+        bad = _first_nonfinite(proc.model, grads=True)
+        if bad is not None:
+            raise TrainingDiverged(f"step {step}: a gradient of component '{name}' ({bad}) is not finite: {hint}")
+
+
+def _first_nonfinite(model, *, grads: bool = False) -> Optional[str]:
+    """The name of the first parameter (or gradient) holding a NaN or inf, else None."""
+    for node in model.walk():
+        for param in node.param_names:
+            if grads:
+                if not node.has_grad(param):
+                    continue
+                array = node.get_grad(param)
+            else:
+                if not node.has_param(param):
+                    continue
+                array = node.get_param(param)
+            if array.size and not math.isfinite(float(array.sum())):
+                if node.ops.xp.isfinite(array).all():  # a finite array whose sum overflowed
+                    continue
+                return f"{node.name}.{param}"
+    return None
+
+
+def nonfinite_weights(nlp: Pipeline) -> Optional[str]:
+    """'component: layer.param' for the first weight that is NaN or inf, else None."""
+    for name, proc in nlp.components:
+        model = getattr(proc, "model", None)
+        if model is not None and hasattr(model, "walk"):
+            bad = _first_nonfinite(model)
+            if bad is not None:
+                return f"{name}: {bad}"
+    return None
 
 
 def _epochs(examples: List[Example], batcher, max_epochs: int) -> Iterator[Tuple[int, List[Example]]]:
@@ -238,10 +507,37 @@ def _log_record(info: Dict[str, Any], timings: Dict[str, Any]) -> Dict[str, Any]
 
 
 def _save(nlp: Pipeline, path: Path, info: Dict[str, Any], timings: Dict[str, Any], T, optimizer) -> None:
+    """Write one model directory; never a model with NaN/inf weights, and a failed write
+    (disk full, permissions) is one message with its temporary directory removed."""
     nlp.meta["performance"] = {k: v for k, v in info["other_scores"].items()}
     nlp.meta["performance"]["score"] = info["score"]
     nlp.meta["training"] = dict(_timing_meta(timings, 0.0), step=info["step"], epoch=info["epoch"])
     if T.get("before_to_disk"):
         nlp = T["before_to_disk"](nlp)
     with nlp.use_params(optimizer.averages):
-        nlp.to_disk(path)
+        bad = nonfinite_weights(nlp)
+        if bad is not None:
+            raise TrainingDiverged(f"step {info['step']}: weight {bad} is not finite; {path.name} was not "
+                                   "overwritten. Lower training.optimizer.learn_rate")
+        try:
+            nlp.to_disk(path)
+        except OSError as err:
+            for tmp in path.parent.glob(f".{path.name}.tmp-{os.getpid()}"):
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise ModelDirError(f"cannot save the model: {err.strerror or err}; the previous {path.name} is "
+                                "unchanged", where=str(path)) from None
+
+
+def _open_log(path: Path) -> IO:
+    try:
+        return open(path, "w", encoding="utf8")
+    except OSError as err:
+        raise ModelDirError(f"cannot write the training log: {err.strerror}", where=str(path)) from None
+
+
+def _write_log(log: IO, path: Path, record: Dict[str, Any]) -> None:
+    try:
+        log.write(srsly.json_dumps(record) + "\n")
+        log.flush()
+    except OSError as err:
+        raise ModelDirError(f"cannot write the training log: {err.strerror}", where=str(path)) from None
