@@ -14,16 +14,26 @@ from .pipeline.tok2vec import Tok2Vec
 from .tokens.example import Example
 from .training.loop import resolve_training
 
+MAX_NAME = 72  # thinc names a combinator after all its children: 400+ characters for a tok2vec
+
+
 def _arrays(value: Any) -> List[numpy.ndarray]:
-    if isinstance(value, Ragged):
-        return [value.data]
-    if isinstance(value, Padded):
-        return [value.data]
+    """The float arrays in a layer's output or gradient (ids and hashes carry no statistics)."""
+    if isinstance(value, (Ragged, Padded)):
+        value = value.data
     if isinstance(value, (list, tuple)):
         return [a for item in value for a in _arrays(item)]
     if hasattr(value, "shape") and hasattr(value, "dtype") and value.dtype.kind == "f":
         return [value]
     return []
+
+
+def short_name(name: str, limit: int = MAX_NAME) -> str:
+    """`name` cut in the middle to `limit` characters; the children are printed below it anyway."""
+    if len(name) <= limit:
+        return name
+    tail = limit // 3
+    return f"{name[: limit - tail - 1]}…{name[-tail:]}"
 
 
 def _stats(value: Any) -> Optional[Dict[str, float]]:
@@ -140,7 +150,7 @@ def _fmt(stats: Optional[Dict[str, float]]) -> str:
 def _print_tree(rows: List[Dict[str, Any]], record: Dict[int, Dict[str, Any]], out: TextIO) -> None:
     for row in rows:
         dims = ", ".join(f"{k}={'?' if v is None else v}" for k, v in row["dims"].items())
-        line = f"{'  ' * row['depth']}{row['name']} ({dims}) params={row['params']}"
+        line = f"{'  ' * row['depth']}{short_name(row['name'])} ({dims}) params={row['params']}"
         stats = record.get(row["id"], {})
         if stats.get("output"):
             line += f"\n{'  ' * row['depth']}  out:  {_fmt(stats['output'])}"

@@ -101,6 +101,9 @@ def load_pretrained_tok2vec(nlp, weights_path: Union[str, Path], config: Dict[st
     layer = pretrain_cfg.get("layer", "") or ""
     model = get_tok2vec_ref(nlp, component, layer)
     load_weights(model, path.read_bytes(), where=str(path), target=_target_name(component, layer))
+    from wasabi import msg
+
+    msg.good(f"Loaded pretrained tok2vec weights from {path} into {_target_name(component, layer)}")
     return model
 
 
