@@ -1,12 +1,12 @@
 """The component protocol: predict a batch, write annotations, and (if trainable) update."""
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import srsly
 from thinc.api import Model, Optimizer, set_dropout_rate
 
-from ..errors import ModelDirError
+from ..errors import ArchcliError, ModelDirError
 from ..tokens import Doc
 from ..tokens.example import Example
 
@@ -118,6 +118,55 @@ class TrainablePipe(Pipe):
 
     def _after_cfg_loaded(self) -> None:
         """Hook for components whose model needs something from cfg (e.g. label count)."""
+
+
+class LabelledPipe(TrainablePipe):
+    """A trainable component that predicts one of a list of labels, kept in `cfg["labels"]`.
+
+    The list is saved and restored with `cfg`, so a loaded component sizes its model from it.
+    Subclasses react to a new label in `_labels_changed` (resize an output layer, rebuild a
+    lookup) and may refuse one in `_check_can_add`.
+    """
+
+    def __init__(self, vocab, model: Model, name: str, **cfg: Any) -> None:
+        super().__init__(vocab, model, name, labels=[], **cfg)
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        """What `[initialize.components.X] labels` takes to rebuild the same label set."""
+        return list(self.cfg["labels"])
+
+    def add_label(self, label: str) -> int:
+        """Add a label (1), or do nothing if it is known (0)."""
+        if not isinstance(label, str) or not label:
+            raise ArchcliError(f"component '{self.name}': labels must be non-empty strings, got {label!r}")
+        if label in self.cfg["labels"]:
+            return 0
+        self._check_can_add(label)
+        self.cfg["labels"].append(label)
+        self.vocab.strings.add(label)
+        self._labels_changed()
+        return 1
+
+    def set_labels(self, labels: Iterable[str]) -> None:
+        """Replace the label list (at initialisation)."""
+        self.cfg["labels"] = []
+        for label in labels:
+            self.add_label(label)
+        self._labels_changed()
+
+    def _check_can_add(self, label: str) -> None:
+        """Raise if the component cannot take another label now."""
+
+    def _labels_changed(self) -> None:
+        """Hook: bring the model and lookups in line with `cfg["labels"]`."""
+
+    def _after_cfg_loaded(self) -> None:
+        self._labels_changed()
 
 
 def dump_json(obj: Any) -> str:

@@ -14,11 +14,11 @@ from ..errors import ArchcliError, CorpusError
 from ..ml.parser import resize_output
 from ..tokens import Doc, Span
 from ..tokens.example import Example
-from .base import TrainablePipe
+from .base import LabelledPipe
 from .factories import default_tok2vec_block, factory
 from .transitions import ArcEager, BiluoPushDown
 from .transitions.arc_eager import sentence_starts
-from .transitions.nonproj import deprojectivize, find_cycle_or_bad_root, projectivize
+from .transitions.nonproj import DELIMITER, deprojectivize, find_cycle_or_bad_root, projectivize
 from .transitions.state import StateBatch
 
 PARSER_DEFAULT = """
@@ -55,38 +55,30 @@ use_upper = true
 """ + default_tok2vec_block("component.model.tok2vec")
 
 
-class TransitionComponent(TrainablePipe):
-    """Shared machinery of parser and ner: batch parsing, oracle-guided updates, labels."""
+class TransitionComponent(LabelledPipe):
+    """Shared machinery of parser and ner: batch parsing, oracle-guided updates, labels.
+
+    `cfg["labels"]` holds the transition system's labels (for the parser, projectivised ones such
+    as `advcl||amod` too); `labels` is what the component annotates.
+    """
 
     system_class: Any = None
 
     def __init__(self, vocab, model: Model, name: str, *, scorer: Optional[Callable] = None,
                  update_with_oracle_cut_size: int = 100, **cfg: Any) -> None:
-        super().__init__(vocab, model, name, labels=[], update_with_oracle_cut_size=update_with_oracle_cut_size, **cfg)
+        super().__init__(vocab, model, name, update_with_oracle_cut_size=update_with_oracle_cut_size, **cfg)
         self.scorer = scorer
         self.moves = self.system_class([])
 
-    @property
-    def labels(self) -> List[str]:
-        return list(self.cfg["labels"])
-
-    def _after_cfg_loaded(self) -> None:
+    def _labels_changed(self) -> None:
         self.moves = self.system_class(self.cfg["labels"])
-        if self.model.has_dim("nO") and self.model.get_dim("nO") not in (None, self.moves.n_actions):
+        nO = self.model.maybe_get_dim("nO")
+        if nO is not None and nO != self.moves.n_actions:
             resize_output(self.model, self.moves.n_actions)
-        elif not self.model.has_dim("nO") or self.model.get_dim("nO") is None:
+        elif nO is None:
             self.model.set_dim("nO", self.moves.n_actions)
-            if self.model.attrs["has_upper"]:
-                self.model.get_ref("upper").set_dim("nO", self.moves.n_actions)
-            else:
-                self.model.get_ref("lower").set_dim("nO", self.moves.n_actions)
-
-    def add_label(self, label: str) -> int:
-        if label in self.cfg["labels"]:
-            return 0
-        self.cfg["labels"].append(label)
-        self._after_cfg_loaded()
-        return 1
+            output = self.model.get_ref("upper") if self.model.attrs["has_upper"] else self.model.get_ref("lower")
+            output.set_dim("nO", self.moves.n_actions)
 
     # --- prediction -----------------------------------------------------------------------
     def predict(self, docs: List[Doc]) -> StateBatch:
@@ -218,6 +210,12 @@ def make_parser(nlp, name: str, model: Model, moves: Optional[Any] = None, updat
 class DependencyParser(TransitionComponent):
     system_class = ArcEager
 
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """The dependency labels the parser writes: projectivisation's `label||head` decorations
+        stay internal (in `cfg["labels"]`, the transition system's), as in spaCy."""
+        return tuple(sorted({label.split(DELIMITER)[0] for label in self.cfg["labels"]}))
+
     def gold_for(self, example: Example):
         ref = example.reference
         annotated = ref.dep != 0
@@ -229,7 +227,7 @@ class DependencyParser(TransitionComponent):
     def _label_or_fallback(self, label: str) -> str:
         if not label or label in self.moves.label_index or label == "ROOT":
             return label
-        base = label.split("||")[0]
+        base = label.split(DELIMITER)[0]
         return base if base in self.moves.label_index else "dep"
 
     def collect_labels(self, examples: Iterable[Example]) -> List[str]:
@@ -243,10 +241,10 @@ class DependencyParser(TransitionComponent):
                 raise CorpusError(f"invalid dependency tree: {problem}", where=eg.source or "training data")
             _, labels = projectivize(ref.head.tolist(), ref.get_strings("dep"))
             counts.update(label for label in labels if label and label != "ROOT")
-        self._seen_labels = sorted({label.split("||")[0] for label in counts})
+        self._seen_labels = sorted({label.split(DELIMITER)[0] for label in counts})
         min_freq = int(self.cfg.get("min_action_freq", 30) or 0)
         # Rare labels (decorated ones mostly) fall back to "dep", as spaCy does.
-        keep = {label for label, count in counts.items() if count >= min_freq or "||" not in label}
+        keep = {label for label, count in counts.items() if count >= min_freq or DELIMITER not in label}
         if counts and "dep" not in keep and any(l not in keep for l in counts):
             keep.add("dep")
         return sorted(keep)

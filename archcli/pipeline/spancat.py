@@ -16,7 +16,7 @@ from ..errors import ArchcliError, ConfigError
 from ..ml.spancat import ngram_suggester
 from ..tokens import Doc, Span
 from ..tokens.example import Example
-from .base import TrainablePipe
+from .base import LabelledPipe
 from .factories import factory
 
 DEFAULT_SPANCAT_CONFIG = """
@@ -86,7 +86,7 @@ def make_spancat(
                            max_positive=max_positive, scorer=scorer)
 
 
-class SpanCategorizer(TrainablePipe):
+class SpanCategorizer(LabelledPipe):
     def __init__(
         self,
         vocab,
@@ -99,7 +99,7 @@ class SpanCategorizer(TrainablePipe):
         max_positive: Optional[int] = None,
         scorer: Optional[Callable] = None,
     ) -> None:
-        super().__init__(vocab, model, name, labels=[], spans_key=spans_key, threshold=threshold,
+        super().__init__(vocab, model, name, spans_key=spans_key, threshold=threshold,
                          max_positive=max_positive)
         self.suggester = suggester
         self.scorer = scorer
@@ -108,26 +108,11 @@ class SpanCategorizer(TrainablePipe):
     def key(self) -> str:
         return str(self.cfg["spans_key"])
 
-    @property
-    def labels(self) -> Tuple[str, ...]:
-        return tuple(self.cfg["labels"])
-
-    @property
-    def label_data(self) -> List[str]:
-        return list(self.labels)
-
-    def add_label(self, label: str) -> int:
-        if not isinstance(label, str) or not label:
-            raise ArchcliError(f"component '{self.name}': labels must be non-empty strings, got {label!r}")
-        if label in self.cfg["labels"]:
-            return 0
+    def _check_can_add(self, label: str) -> None:
         scorer = self.model.get_ref("scorer")
         if any(node.has_param("W") for node in scorer.walk() if "W" in node.param_names):
             raise ArchcliError(f"component '{self.name}' cannot add label '{label}' after its model is initialised "
                                f"with {len(self.labels)} outputs (spancat models are not resizable)")
-        self.cfg["labels"].append(label)
-        self.vocab.strings.add(label)
-        return 1
 
     # --- running ----------------------------------------------------------------------------------
     def predict(self, docs: List[Doc]) -> Tuple[Ragged, Floats2d]:
@@ -250,9 +235,7 @@ class SpanCategorizer(TrainablePipe):
             for eg in examples:
                 seen.update(dict.fromkeys(span.label_ for span in eg.reference.spans.get(self.key, ())))
             labels = list(seen)
-        self.cfg["labels"] = []
-        for label in labels:
-            self.add_label(label)
+        self.set_labels(labels)
         if not self.labels:
             keys = sorted({k for eg in examples for k in eg.reference.spans})
             found = f"; the docs have span keys {keys}" if keys else "; the docs have no span groups at all"

@@ -7,7 +7,7 @@ from thinc.api import Model
 from ..errors import ArchcliError
 from ..tokens import Doc
 from ..tokens.example import Example
-from .base import TrainablePipe
+from .base import LabelledPipe
 from .factories import default_tok2vec_block, factory
 
 DEFAULT_TAGGER_CONFIG = """
@@ -42,7 +42,7 @@ def make_tagger(
                   label_smoothing=label_smoothing)
 
 
-class Tagger(TrainablePipe):
+class Tagger(LabelledPipe):
     def __init__(
         self,
         vocab,
@@ -54,24 +54,13 @@ class Tagger(TrainablePipe):
         neg_prefix: str = "!",
         label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__(vocab, model, name, labels=[], overwrite=overwrite, neg_prefix=neg_prefix,
+        super().__init__(vocab, model, name, overwrite=overwrite, neg_prefix=neg_prefix,
                          label_smoothing=label_smoothing)
         self.scorer = scorer
         self._label_keys = numpy.zeros((0,), dtype="uint64")
 
-    @property
-    def labels(self) -> List[str]:
-        return list(self.cfg["labels"])
-
-    def _after_cfg_loaded(self) -> None:
+    def _labels_changed(self) -> None:
         self._label_keys = numpy.asarray([self.vocab.strings.add(l) for l in self.labels], dtype="uint64")
-
-    def add_label(self, label: str) -> int:
-        if label in self.cfg["labels"]:
-            return 0
-        self.cfg["labels"].append(label)
-        self._after_cfg_loaded()
-        return 1
 
     def predict(self, docs: List[Doc]) -> List[numpy.ndarray]:
         if not any(len(doc) for doc in docs):
@@ -133,8 +122,7 @@ class Tagger(TrainablePipe):
             labels = sorted(self.vocab.strings.get_text(k) for k in seen)
         if not labels:
             raise ArchcliError(f"component '{self.name}' found no tags in the training data to learn")
-        self.cfg["labels"] = list(labels)
-        self._after_cfg_loaded()
+        self.set_labels(labels)
         doc_sample = [eg.reference for _, eg in zip(range(10), get_examples())]
         label_sample = [self.model.ops.alloc2f(len(doc), len(labels)) for doc in doc_sample]
         self.model.initialize(X=doc_sample, Y=label_sample)

@@ -14,7 +14,7 @@ from thinc.types import Floats2d
 from ..errors import ArchcliError, ConfigError, CorpusError
 from ..tokens import Doc
 from ..tokens.example import Example
-from .base import TrainablePipe
+from .base import LabelledPipe
 from .factories import factory
 
 _TOK2VEC = """
@@ -90,7 +90,7 @@ def make_multilabel_textcat(nlp, name: str, model: Model, threshold: float = 0.5
     return MultiLabelTextCategorizer(nlp.vocab, model, name, threshold=threshold, scorer=scorer)
 
 
-class TextCategorizer(TrainablePipe):
+class TextCategorizer(LabelledPipe):
     """Mutually exclusive classes: every gold doc has exactly one label at 1.0, the rest at 0.0."""
 
     exclusive = True
@@ -98,7 +98,7 @@ class TextCategorizer(TrainablePipe):
 
     def __init__(self, vocab, model: Model, name: str = "textcat", *, threshold: float = 0.0,
                  scorer: Optional[Callable] = None) -> None:
-        super().__init__(vocab, model, name, labels=[], threshold=threshold, positive_label=None)
+        super().__init__(vocab, model, name, threshold=threshold, positive_label=None)
         self.scorer = scorer
         self._check_exclusivity()
 
@@ -117,14 +117,6 @@ class TextCategorizer(TrainablePipe):
 
     # --- labels -----------------------------------------------------------------------------------
     @property
-    def labels(self) -> Tuple[str, ...]:
-        return tuple(self.cfg["labels"])
-
-    @property
-    def label_data(self) -> List[str]:
-        return list(self.labels)
-
-    @property
     def is_resizable(self) -> bool:
         return "resize_output" in self.model.attrs
 
@@ -132,24 +124,18 @@ class TextCategorizer(TrainablePipe):
         layer = self.model.get_ref("output_layer") if self.model.has_ref("output_layer") else None
         return bool(layer is not None and layer.has_param("W"))
 
-    def add_label(self, label: str) -> int:
-        """Add a label; on a trained v2 model the output layer grows and old labels keep their weights."""
-        if not isinstance(label, str) or not label:
-            raise ArchcliError(f"component '{self.name}': labels must be non-empty strings, got {label!r}")
-        if label in self.cfg["labels"]:
-            return 0
-        initialized = self._is_initialized()
-        if initialized and not self.is_resizable:
+    def _check_can_add(self, label: str) -> None:
+        if self._is_initialized() and not self.is_resizable:
             raise ArchcliError(
                 f"component '{self.name}' cannot add label '{label}': its model is initialised with "
                 f"{len(self.labels)} outputs and is not resizable (v1 architectures); use a v2 architecture",
                 where=f"components.{self.name}.model",
             )
-        self.cfg["labels"].append(label)
-        self.vocab.strings.add(label)
-        if initialized:
+
+    def _labels_changed(self) -> None:
+        """On a trained v2 model the output layer grows and old labels keep their weights."""
+        if self.labels and self._is_initialized() and self.is_resizable:
             self.model.attrs["resize_output"](self.model, len(self.labels))
-        return 1
 
     # --- gold -------------------------------------------------------------------------------------
     @property
@@ -225,9 +211,7 @@ class TextCategorizer(TrainablePipe):
             for eg in examples:
                 seen.update(dict.fromkeys(eg.reference.cats))
             labels = list(seen)
-        self.cfg["labels"] = []
-        for label in labels:
-            self.add_label(label)
+        self.set_labels(labels)
         self._require_enough_labels()
         if positive_label is not None:
             if positive_label not in self.labels:
