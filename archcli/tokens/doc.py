@@ -3,6 +3,7 @@
 Annotations are per-token arrays (string hashes, heads as absolute indices) so components
 read and write a whole doc at once; Token and Span are light views over them.
 """
+from bisect import bisect_right
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy
@@ -14,6 +15,13 @@ _HASHED = ("tag", "pos", "dep", "lemma", "morph")
 
 
 class Doc:
+    # Words and character offsets are derived from `lex` and `spaces`; they are computed once
+    # and cached, so Token.idx / Span.text stay O(1) per call. Assigning `lex` or `spaces`
+    # drops the cache; the arrays themselves are read-only so they cannot go stale in place.
+    _words: Optional[List[str]] = None
+    _offsets: Optional[numpy.ndarray] = None
+    _ent_starts: Optional[List[int]] = None
+
     def __init__(
         self,
         vocab: Vocab,
@@ -79,19 +87,61 @@ class Doc:
         return self.text
 
     @property
+    def lex(self) -> numpy.ndarray:
+        """Row of each token's word in `vocab.lex_attrs` (read-only; assign a new array)."""
+        return self._lex
+
+    @lex.setter
+    def lex(self, value: Sequence[int]) -> None:
+        self._lex = _frozen(value, "int32")
+        self._words = None
+        self._offsets = None
+
+    @property
+    def spaces(self) -> numpy.ndarray:
+        """Whether each token is followed by a space (read-only; assign a new array)."""
+        return self._spaces
+
+    @spaces.setter
+    def spaces(self, value: Sequence[bool]) -> None:
+        self._spaces = _frozen(value, "bool")
+        self._offsets = None
+
+    @property
     def words(self) -> List[str]:
-        word = self.vocab.word
-        return [word(int(lex)) for lex in self.lex]
+        if self._words is None:
+            word = self.vocab.word
+            self._words = [word(lex) for lex in self._lex.tolist()]
+        return list(self._words)
 
     @property
     def text(self) -> str:
-        return "".join(w + (" " if s else "") for w, s in zip(self.words, self.spaces))
+        text = self._text_of(0, len(self))
+        return text + " " if len(self) and self._spaces[-1] else text
 
     @property
     def char_offsets(self) -> numpy.ndarray:
-        """Start character of each token, plus the text length at the end."""
-        lengths = numpy.asarray([len(w) for w in self.words], dtype="int64") + self.spaces
-        return numpy.concatenate([[0], numpy.cumsum(lengths)]).astype("int64")
+        """Start character of each token, plus the text length at the end (read-only)."""
+        if self._offsets is None:
+            if self._words is None:
+                self.words
+            lengths = numpy.fromiter((len(w) for w in self._words), dtype="int64", count=len(self))
+            offsets = numpy.zeros((len(self) + 1,), dtype="int64")
+            numpy.cumsum(lengths + self._spaces, out=offsets[1:])
+            offsets.flags.writeable = False
+            self._offsets = offsets
+        return self._offsets
+
+    def _text_of(self, start: int, end: int) -> str:
+        """Text of tokens [start, end), without the last token's trailing space."""
+        if end <= start:
+            return ""
+        if self._words is None:
+            self.words
+        words = self._words
+        spaces = self._spaces[start:end].tolist()
+        spaces[-1] = False
+        return "".join(w + " " if s else w for w, s in zip(words[start:end], spaces))
 
     # --- string-valued annotations --------------------------------------------------------
     def set_strings(self, name: str, values: Sequence[Optional[str]]) -> None:
@@ -173,6 +223,14 @@ class Doc:
             if span.start < prev.end:
                 raise ValueError(f"Overlapping entities: {prev!r} and {span!r}")
         self._ents = list(ordered)
+        self._ent_starts = None
+
+    def _ent_at(self, i: int) -> Optional["Span"]:
+        """The entity containing token i (entities are sorted and disjoint)."""
+        if self._ent_starts is None:
+            self._ent_starts = [span.start for span in self._ents]
+        k = bisect_right(self._ent_starts, i) - 1
+        return self._ents[k] if k >= 0 and i < self._ents[k].end else None
 
     def _ent_arrays(self):
         """ENT_IOB (1 I, 2 O, 3 B, 0 missing) and ENT_TYPE hashes, as spaCy encodes them."""
@@ -188,7 +246,7 @@ class Doc:
         """The span covering exactly these character offsets, or None if they cut a token."""
         offsets = self.char_offsets
         starts = offsets[:-1]
-        ends = starts + numpy.asarray([len(w) for w in self.words], dtype="int64")
+        ends = offsets[1:] - self.spaces
         start = numpy.searchsorted(starts, start_char)
         end = numpy.searchsorted(ends, end_char) + 1
         if start >= len(self) or starts[start] != start_char:
@@ -201,8 +259,9 @@ class Doc:
         """A new Doc over the same words; `annotations=False` gives the blank predicted side."""
         new = Doc.__new__(Doc)
         new.vocab = self.vocab
-        new.lex = self.lex.copy()
-        new.spaces = self.spaces.copy()
+        new.lex = self.lex
+        new.spaces = self.spaces
+        new._words = self._words
         n = len(self)
         for name in _HASHED:
             setattr(new, name, getattr(self, name).copy() if annotations else numpy.zeros((n,), dtype="uint64"))
@@ -306,15 +365,15 @@ class Token:
 
     @property
     def ent_iob_(self) -> str:
-        iob = int(self.doc._ent_arrays()[0][self.i])
-        return {0: "", 1: "I", 2: "O", 3: "B"}[iob]
+        span = self.doc._ent_at(self.i)
+        if span is not None:
+            return "B" if span.start == self.i else "I"
+        return "O" if self.doc.has_annotation("ents") else ""
 
     @property
     def ent_type_(self) -> str:
-        for span in self.doc._ents:
-            if span.start <= self.i < span.end:
-                return span.label_
-        return ""
+        span = self.doc._ent_at(self.i)
+        return span.label_ if span is not None else ""
 
 
 class Span:
@@ -361,11 +420,18 @@ class Span:
 
     @property
     def end_char(self) -> int:
-        return self.start_char + len(self.text)
+        if self.end <= self.start:
+            return self.start_char
+        offsets = self.doc.char_offsets
+        return int(offsets[self.end]) - int(self.doc.spaces[self.end - 1])
 
     @property
     def text(self) -> str:
-        words = self.doc.words[self.start : self.end]
-        spaces = self.doc.spaces[self.start : self.end]
-        out = "".join(w + (" " if s else "") for w, s in zip(words, spaces))
-        return out[:-1] if len(spaces) and spaces[-1] else out
+        return self.doc._text_of(self.start, self.end)
+
+
+def _frozen(value: Sequence[Any], dtype: str) -> numpy.ndarray:
+    """A read-only view of `value` as a 1d array of `dtype`."""
+    array = numpy.asarray(value, dtype=dtype).view()
+    array.flags.writeable = False
+    return array
