@@ -20,7 +20,7 @@ from .ml.listener import Tok2VecListener
 from .ops import select_cpu_gemm
 from .pipeline.base import Pipe
 from .pipeline.factories import FACTORIES, get_factory
-from .pipeline.tok2vec import Tok2Vec
+from .pipeline.tok2vec import Tok2Vec, check_listeners
 from .registry import registry
 from .scoring import score_tokenization, score_token_attr
 from .tokens import Doc, Tokenizer, Vocab
@@ -106,6 +106,7 @@ class Pipeline:
 
     def _link_components(self) -> None:
         """Connect every tok2vec component to the listeners in the components after it."""
+        check_listeners(self.components, self.config)
         for i, (name, proc) in enumerate(self.components):
             if isinstance(proc, Tok2Vec):
                 proc.listener_map = {}

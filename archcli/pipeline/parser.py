@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import numpy
 from thinc.api import Model, Optimizer, set_dropout_rate
 
-from ..errors import ArchcliError, CorpusError
+from ..errors import ArchcliError, ConfigError, CorpusError
 from ..ml.parser import resize_output
 from ..tokens import Doc, Span
 from ..tokens.example import Example
@@ -198,11 +198,24 @@ def _log_loss_gradient(scores: numpy.ndarray, valid: numpy.ndarray, costs: numpy
     return d_scores.astype("float32")
 
 
+def _refuse_moves(name: str, moves: Any) -> None:
+    """The transition system is built from the labels at initialisation; a given one would be dropped."""
+    if moves is not None:
+        raise ConfigError("a preset transition system is not supported: the moves are built from the labels; "
+                          "set moves = null (and list labels in [initialize.components] to fix them)",
+                          where=f"components.{name}.moves")
+
+
 @factory("parser", default_config=PARSER_DEFAULT,
          default_score_weights={"dep_uas": 0.5, "dep_las": 0.5, "dep_las_per_type": None, "sents_p": None,
                                 "sents_r": None, "sents_f": 0.0})
 def make_parser(nlp, name: str, model: Model, moves: Optional[Any] = None, update_with_oracle_cut_size: int = 100,
                 learn_tokens: bool = False, min_action_freq: int = 30, scorer: Optional[Callable] = None) -> "DependencyParser":
+    _refuse_moves(name, moves)
+    if learn_tokens:
+        # spaCy adds a `subtok` label and merges tokens after parsing; archcli does neither.
+        raise ConfigError("learn_tokens = true (learning to merge subtokens) is not supported; set it to false",
+                          where=f"components.{name}.learn_tokens")
     return DependencyParser(nlp.vocab, model, name, scorer=scorer,
                             update_with_oracle_cut_size=update_with_oracle_cut_size, min_action_freq=min_action_freq)
 
@@ -268,6 +281,11 @@ class DependencyParser(TransitionComponent):
          default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None})
 def make_ner(nlp, name: str, model: Model, moves: Optional[Any] = None, update_with_oracle_cut_size: int = 100,
              incorrect_spans_key: Optional[str] = None, scorer: Optional[Callable] = None) -> "EntityRecognizer":
+    _refuse_moves(name, moves)
+    if incorrect_spans_key is not None:
+        raise ConfigError(
+            "negative examples (spans known not to be entities) are not supported by archcli's NER oracle; "
+            "set incorrect_spans_key = null", where=f"components.{name}.incorrect_spans_key")
     return EntityRecognizer(nlp.vocab, model, name, scorer=scorer,
                             update_with_oracle_cut_size=update_with_oracle_cut_size)
 

@@ -4,8 +4,9 @@ from typing import Callable, Dict, Iterable, List, Optional
 import numpy
 from thinc.api import Model
 
-from ..errors import ArchcliError
+from ..errors import ArchcliError, ConfigError
 from ..tokens import Doc
+from ..tokens.strings import hash_string
 from ..tokens.example import Example
 from .base import LabelledPipe
 from .factories import default_tok2vec_block, factory
@@ -58,9 +59,14 @@ class Tagger(LabelledPipe):
                          label_smoothing=label_smoothing)
         self.scorer = scorer
         self._label_keys = numpy.zeros((0,), dtype="uint64")
+        self._neg_keys = numpy.zeros((0,), dtype="uint64")
 
     def _labels_changed(self) -> None:
-        self._label_keys = numpy.asarray([self.vocab.strings.add(l) for l in self.labels], dtype="uint64")
+        keys = [self.vocab.strings.add(label) for label in self.labels]
+        self._label_keys = numpy.asarray(keys, dtype="uint64")
+        prefix = self.cfg.get("neg_prefix") or ""
+        neg_keys = [hash_string(prefix + label) for label in self.labels] if prefix else []
+        self._neg_keys = numpy.asarray(neg_keys, dtype="uint64")
 
     def predict(self, docs: List[Doc]) -> List[numpy.ndarray]:
         if not any(len(doc) for doc in docs):
@@ -83,26 +89,31 @@ class Tagger(LabelledPipe):
                 doc.tag[unset] = keys[guess][unset]
 
     def get_loss(self, examples: List[Example], scores):
-        """Squared-error gradient of the softmax against one-hot gold tags; missing tags ignored."""
+        """Squared-error gradient of the softmax against one-hot gold tags (thinc's categorical
+        crossentropy gradient); missing tags are ignored. A gold tag `neg_prefix + X` says only
+        "not X": that token's gradient pushes X's probability to 0 and leaves the others alone."""
         ops = self.model.ops
         xp = ops.xp
         gold = numpy.concatenate([eg.reference.tag for eg in examples])
-        order = numpy.argsort(self._label_keys)
-        sorted_keys = self._label_keys[order]
-        pos = numpy.searchsorted(sorted_keys, gold).clip(0, max(len(sorted_keys) - 1, 0))
-        known = (sorted_keys[pos] == gold) if len(sorted_keys) else numpy.zeros(gold.shape, dtype=bool)
-        truth = numpy.where(known, order[pos], 0)
+        known, truth = _lookup(self._label_keys, gold)
+        negative, neg_truth = _lookup(self._neg_keys, gold)
+        negative &= ~known
+        truth = numpy.where(negative, neg_truth, truth)
         all_scores = xp.concatenate(scores)
         n_labels = all_scores.shape[1]
         smoothing = self.cfg.get("label_smoothing", 0.0)
         target = xp.zeros_like(all_scores)
+        rows = xp.arange(len(truth))
         if smoothing:
             target += smoothing / max(n_labels - 1, 1)
-            target[xp.arange(len(truth)), ops.asarray1i(truth)] = 1.0 - smoothing
+            target[rows, ops.asarray1i(truth)] = 1.0 - smoothing
         else:
-            target[xp.arange(len(truth)), ops.asarray1i(truth)] = 1.0
-        d_scores = all_scores - target
-        d_scores *= ops.asarray(known, dtype="float32")[:, None]
+            target[rows, ops.asarray1i(truth)] = 1.0
+        mask = numpy.repeat(known.astype("float32")[:, None], n_labels, axis=1)
+        if negative.any():
+            target[ops.asarray(negative)] = 0.0
+            mask[negative, truth[negative]] = 1.0
+        d_scores = (all_scores - target) * ops.asarray(mask, dtype="float32")
         loss = float((d_scores**2).sum())
         lengths = [s.shape[0] for s in scores]
         return loss, xp.split(d_scores, numpy.cumsum(lengths)[:-1].tolist())
@@ -119,10 +130,31 @@ class Tagger(LabelledPipe):
             for eg in get_examples():
                 seen.update(numpy.unique(eg.reference.tag).tolist())
             seen.discard(0)
-            labels = sorted(self.vocab.strings.get_text(k) for k in seen)
+            # `neg_prefix + X` marks a token as "not X": evidence about X, not a tag of its own.
+            prefix = self.cfg.get("neg_prefix") or None
+            tags = (self.vocab.strings.get_text(k) for k in seen)
+            labels = sorted(tag for tag in tags if not (prefix and tag.startswith(prefix)))
         if not labels:
             raise ArchcliError(f"component '{self.name}' found no tags in the training data to learn")
         self.set_labels(labels)
+        nO = self.model.get_ref("output_layer").maybe_get_dim("nO")
+        if nO is not None and nO != len(self.labels):
+            raise ConfigError(
+                f"the tagger's output layer has nO = {nO}, but there are {len(self.labels)} tags to predict; "
+                f"set nO = null (sized from the tags) or {len(self.labels)}",
+                where=f"components.{self.name}.model.nO",
+            )
         doc_sample = [eg.reference for _, eg in zip(range(10), get_examples())]
-        label_sample = [self.model.ops.alloc2f(len(doc), len(labels)) for doc in doc_sample]
+        label_sample = [self.model.ops.alloc2f(len(doc), len(self.labels)) for doc in doc_sample]
         self.model.initialize(X=doc_sample, Y=label_sample)
+
+
+def _lookup(keys: numpy.ndarray, values: numpy.ndarray):
+    """(found, index): where each of `values` occurs in `keys` (index 0 where it does not)."""
+    if not len(keys):
+        return numpy.zeros(values.shape, dtype=bool), numpy.zeros(values.shape, dtype="int64")
+    order = numpy.argsort(keys)
+    sorted_keys = keys[order]
+    pos = numpy.searchsorted(sorted_keys, values).clip(0, len(sorted_keys) - 1)
+    found = sorted_keys[pos] == values
+    return found, numpy.where(found, order[pos], 0)

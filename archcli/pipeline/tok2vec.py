@@ -1,7 +1,7 @@
 """The tok2vec component: runs its model once per batch and feeds every listener."""
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from thinc.api import Config, Model, Optimizer, set_dropout_rate
+from thinc.api import Model, Optimizer, set_dropout_rate
 
 from ..errors import ConfigError
 from ..ml.listener import Tok2VecListener
@@ -44,6 +44,7 @@ class Tok2Vec(TrainablePipe):
             )
 
     def find_listeners(self, component) -> None:
+        """Connect the listeners in `component` that name this tok2vec, or any ("*"), as spaCy does."""
         model = getattr(component, "model", None)
         if not isinstance(model, Model):
             return
@@ -108,3 +109,47 @@ class Tok2Vec(TrainablePipe):
         for component_name, group in self.listener_map.items():
             for listener in group:
                 self._check_width(listener, component_name)
+
+
+def check_listeners(components: Sequence[Tuple[str, Any]], config: Mapping[str, Any]) -> None:
+    """Refuse a listener with no tok2vec to listen to: it would train on zero vectors.
+
+    `upstream` must name a tok2vec component earlier in the pipeline, or be "*" with one there.
+    """
+    earlier: Dict[str, Any] = {}
+    for name, proc in components:
+        model = getattr(proc, "model", None)
+        if isinstance(model, Model):
+            for node in model.walk():
+                if isinstance(node, Tok2VecListener):
+                    _check_upstream(name, node.upstream_name, earlier, config)
+        earlier[name] = proc
+
+
+def _check_upstream(name: str, upstream: str, earlier: Dict[str, Any], config: Mapping[str, Any]) -> None:
+    tok2vecs = [n for n, proc in earlier.items() if isinstance(proc, Tok2Vec)]
+    if upstream == "*":
+        if tok2vecs:
+            return
+        problem = "no tok2vec component comes before it in the pipeline"
+    elif isinstance(earlier.get(upstream), Tok2Vec):
+        return
+    elif upstream in earlier:
+        problem = f"'{upstream}' is not a tok2vec component"
+    else:
+        problem = f"there is no component '{upstream}' before '{name}' in the pipeline"
+    found = f"tok2vec components before it: {', '.join(tok2vecs)}" if tok2vecs else "add a tok2vec component before it"
+    raise ConfigError(f"the listener's upstream = {upstream!r} feeds it nothing: {problem} ({found})",
+                      where=_listener_key(config.get("components", {}).get(name), f"components.{name}", upstream))
+
+
+def _listener_key(block: Any, path: str, upstream: str) -> str:
+    """The config key of the listener block in `block` whose upstream is `upstream`."""
+    if isinstance(block, Mapping):
+        if block.get("@architectures") == "spacy.Tok2VecListener.v1" and block.get("upstream", "*") == upstream:
+            return f"{path}.upstream"
+        for key, value in block.items():
+            found = _listener_key(value, f"{path}.{key}", upstream)
+            if found.endswith(".upstream"):
+                return found
+    return path
