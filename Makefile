@@ -1,12 +1,13 @@
-# Two entry points for a fresh machine: `make demo` (train + evaluate a tagger on the shipped
-# samples) and `make test` (the test suite). Both create .venv and install everything first.
+# Entry points for a fresh machine: `make demo` (train + evaluate a tagger on the shipped samples),
+# `make test` (the test suite) and `make test-fast` (without the slow corpus-training tests).
+# All create .venv and install everything first.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARCHCLI := $(VENV)/bin/archcli
 DEMO_OUT ?= demo_output
 
-.PHONY: install demo test bench-tagger bench-parser bench-pretrain bench-textcat bench-spancat clean
+.PHONY: install demo test test-fast bench-tagger bench-parser bench-pretrain bench-textcat bench-spancat clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +20,13 @@ demo: install
 	$(ARCHCLI) train configs/tagger.cfg --output $(DEMO_OUT) --training.max_steps 300 --training.eval_frequency 50
 	$(ARCHCLI) evaluate $(DEMO_OUT)/model-best corpus_samples/conllu/dev.conllu --output $(DEMO_OUT)/metrics.json
 
+# The whole suite (under 15 minutes on 2 cores); both targets list what they skip and why (-rs).
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
+
+# Everything but the tests marked slow (those that train on a full corpus): about a minute or two.
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
 
 bench-tagger: install
 	$(PY) bench/bench_tagger.py

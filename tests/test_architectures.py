@@ -1,7 +1,7 @@
 """Every Tok2Vec/Tagger architecture of the spec, built from the spec's own example block."""
 import numpy
 import pytest
-from thinc.api import Config, Ragged
+from thinc.api import Config, Ragged, fix_random_seed
 
 from archcli import registry
 from archcli.tokens.vectors import read_word2vec_text
@@ -31,6 +31,32 @@ def _build(config: Config):
     return registry.resolve(config)["model"]
 
 
+def _param_grads(model):
+    """{(layer, param): (value, gradient)} for every parameter backprop gave a gradient,
+    including those of a wrapped PyTorch module (kept by the shim, not by thinc)."""
+    grads = {(f"{node.name}#{node.id}", name): (node.get_param(name), node.get_grad(name))
+             for node in model.walk() for name in node.param_names if node.has_grad(name)}
+    for node in model.walk():
+        for shim in node.shims:
+            module = getattr(shim, "_model", None)
+            for name, param in (module.named_parameters() if hasattr(module, "named_parameters") else []):
+                if param.grad is not None:
+                    grads[(f"{node.name}#{node.id}", name)] = (param.detach().numpy(), param.grad.numpy())
+    return grads
+
+
+def _check_grads(model, min_nonzero=1.0):
+    """Backprop reached the parameters: right shapes, finite, and (most of them) non-zero."""
+    grads = _param_grads(model)
+    assert grads, "backprop left no gradient on any parameter"
+    for key, (value, grad) in grads.items():
+        assert grad.shape == value.shape, key
+        assert numpy.isfinite(grad).all(), key
+    nonzero = [key for key, (_, grad) in grads.items() if numpy.abs(grad).sum() > 0]
+    assert len(nonzero) >= min_nonzero * len(grads), sorted(set(grads) - set(nonzero))
+    return grads
+
+
 def _check_list_output(model, docs, width):
     Y, backprop = model.begin_update(docs)
     assert len(Y) == len(docs)
@@ -38,8 +64,7 @@ def _check_list_output(model, docs, width):
         assert y.shape == (len(doc), width)
         assert numpy.isfinite(y).all()
     backprop([y * 0 + 1 for y in Y])
-    grads = [model.get_grad(p) if model.has_grad(p) else None for p in model.param_names]
-    return Y, grads
+    return Y, _check_grads(model)
 
 
 def test_spec_has_all_issue_blocks(blocks):
@@ -53,7 +78,8 @@ def test_hash_embed_cnn(blocks, sample_docs):
     model = _build(block_config(blocks["spacy.HashEmbedCNN.v2"]))
     model.initialize(X=sample_docs)
     _check_list_output(model, sample_docs, 96)
-    assert model.get_ref("embed") is not None and model.get_ref("encode") is not None
+    # HashEmbedCNN is Tok2Vec(MultiHashEmbed, MaxoutWindowEncoder): the spec's widths reach both.
+    assert model.get_ref("embed").get_dim("nO") == 96 and model.get_ref("encode").get_dim("nO") == 96
 
 
 def test_tok2vec_with_character_embed_and_maxout(blocks, sample_docs):
@@ -82,14 +108,30 @@ def test_multi_hash_embed_with_static_vectors(blocks, sample_docs, real_vectors)
 @pytest.mark.parametrize("name,width", [("spacy.MaxoutWindowEncoder.v2", 128), ("spacy.MishWindowEncoder.v2", 64),
                                         ("spacy.TorchBiLSTMEncoder.v1", 64)])
 def test_encoders(blocks, name, width):
+    fix_random_seed(0)
     model = _build(block_config(blocks[name]))
     rng = numpy.random.default_rng(0)
     X = [rng.normal(size=(n, width)).astype("float32") for n in (5, 1, 9)]
     model.initialize(X=X)
     Y, backprop = model.begin_update(X)
     assert [y.shape for y in Y] == [x.shape for x in X]
-    dX = backprop(Y)
+    R = [rng.normal(size=y.shape).astype("float32") for y in Y]  # loss = sum(Y * R)
+    dX = backprop(R)
     assert [d.shape for d in dX] == [x.shape for x in X]
+    assert all(numpy.isfinite(d).all() and numpy.abs(d).sum() > 0 for d in dX)
+    _check_grads(model, min_nonzero=0.9)
+    # Finite differences on a few inputs: the analytic gradient is the loss's slope.
+    def loss(X_):
+        return sum(float((numpy.asarray(y, dtype="float64") * r).sum()) for y, r in zip(model.predict(X_), R))
+
+    eps = 1e-3
+    for doc_i, row, col in [(0, 0, 0), (0, 4, 7), (2, 3, 1), (2, 8, width - 1)]:
+        plus = [x.copy() for x in X]
+        minus = [x.copy() for x in X]
+        plus[doc_i][row, col] += eps
+        minus[doc_i][row, col] -= eps
+        numeric = (loss(plus) - loss(minus)) / (2 * eps)
+        assert numeric == pytest.approx(float(dX[doc_i][row, col]), rel=0.05, abs=0.02), (doc_i, row, col)
 
 
 def test_encoder_window_does_not_cross_docs(blocks):

@@ -1,6 +1,7 @@
 """The CLI end to end on the shipped samples: init-config, train, evaluate, debug-model."""
 import json
 
+import pytest
 from thinc.api import Config
 from typer.testing import CliRunner
 
@@ -56,7 +57,9 @@ def test_train_evaluate_debug_on_samples(tmp_path):
     metrics = tmp_path / "metrics.json"
     output = invoke("evaluate", out / "model-best", DEV, "--output", metrics)
     scores = json.loads(metrics.read_text())
-    assert "TAG" in output and 0.0 <= scores["tag_acc"] <= 1.0 and scores["token_acc"] == 1.0
+    # 60 steps on the samples reach ~0.75 (seed 0); the untrained model scores ~0.31 at step 0.
+    assert "TAG" in output and scores["tag_acc"] > 0.6 and scores["token_acc"] == 1.0
+    assert scores["tag_acc"] == pytest.approx(meta["performance"]["tag_acc"])  # the same dev set
     assert scores["speed"] > 0
     output = invoke("debug-model", TAGGER_CFG, "tagger", "--steps", "2")
     assert "softmax" in output and "After 2 training steps" in output and "grad:" in output

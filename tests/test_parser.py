@@ -100,6 +100,7 @@ def trained_parser(ud_dir, tmp_path_factory):
     return train(config, tmp / "out"), tmp
 
 
+@pytest.mark.slow
 def test_parser_learns_real_trees(trained_parser, ud_dir, tmp_path):
     nlp, tmp = trained_parser
     held_out = write_conllu_slice(ud_dir / "dev.conllu", tmp_path / "held.conllu", 1200, 300)
@@ -111,6 +112,7 @@ def test_parser_learns_real_trees(trained_parser, ud_dir, tmp_path):
     assert "nsubj" in scores["dep_las_per_type"]
 
 
+@pytest.mark.slow
 def test_parser_save_load_identical(trained_parser):
     nlp, tmp = trained_parser
     loaded = load(tmp / "out" / "model-last")
@@ -120,6 +122,7 @@ def test_parser_save_load_identical(trained_parser):
     assert a == b
 
 
+@pytest.mark.slow
 def test_ner_learns_real_entities(tmp_path):
     from archcli.config import load_config
     from .conftest import CORPORA

@@ -251,6 +251,7 @@ def test_bow_learns_sst2(tmp_path):
     assert scores["cats_score"] > 0.62, scores["cats_f_per_type"]  # two balanced classes: chance is 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config_name", ["textcat_cnn", "textcat_ensemble"])
 def test_neural_textcats_learn_trec(tmp_path, config_name):
     train_path = _slice(CORPORA / "trec" / "train.jsonl", tmp_path / "train.jsonl", 1500)
@@ -262,6 +263,7 @@ def test_neural_textcats_learn_trec(tmp_path, config_name):
     assert scores["cats_macro_auc"] > 0.85
 
 
+@pytest.mark.slow
 def test_multilabel_learns_trec_coarse_and_fine(tmp_path):
     train_path = _slice(CORPORA / "trec_multilabel" / "train.jsonl", tmp_path / "train.jsonl", 1500)
     dev_path = _slice(CORPORA / "trec_multilabel" / "dev.jsonl", tmp_path / "dev.jsonl", 300)
