@@ -1,6 +1,6 @@
 import platform
 import sys
-from importlib import metadata
+from pathlib import Path
 from typing import Optional
 
 from wasabi import msg
@@ -12,6 +12,8 @@ from ._util import user_errors
 
 def _installed(package: str) -> Optional[str]:
     """The installed version of `package`, read from its metadata (the package is not imported)."""
+    from importlib import metadata
+
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -26,7 +28,7 @@ def info_data() -> dict:
         "archcli version": __version__,
         "Python version": platform.python_version(),
         "Platform": platform.platform(),
-        "Location": str(sys.modules["archcli"].__file__).rsplit("/", 1)[0],
+        "Location": str(Path(sys.modules["archcli"].__file__).parent),
         "thinc version": _installed("thinc") or "not installed",
         "torch version": _installed("torch") or "not installed (only spacy.TorchBiLSTMEncoder.v1 needs it)",
         "Registered architectures": len(registry.architectures.get_all()),
