@@ -130,14 +130,15 @@ def debug_model(config: Config, component: str, *, n_steps: int = 5, n_examples:
 
 
 def _sample_examples(nlp: Pipeline, interpolated: Config, T: Dict[str, Any], n: int) -> List[Example]:
+    hint = "debug-model needs a few training examples: set --paths.train to annotated data"
     try:
         corpora = {"corpora": resolve_block(interpolated.get("corpora", {}), "corpora")}
         corpus = dot_to_object(corpora, T["train_corpus"])
         examples = list(itertools.islice(corpus(nlp), n))
-    except ArchcliError:
-        examples = []
+    except ArchcliError as err:
+        raise ArchcliError(f"{hint} ({err})") from err
     if not examples:
-        raise ArchcliError("debug-model needs a few training examples: set --paths.train to annotated data")
+        raise ArchcliError(hint)
     return examples
 
 

@@ -161,3 +161,10 @@ def test_loading_pretrained_tok2vec_says_so(tmp_path, capsys):
     load_pretrained_tok2vec(nlp, weights, config)
     out = capsys.readouterr().out
     assert "Loaded pretrained tok2vec weights from" in out and str(weights) in out
+
+
+def test_debug_model_names_the_bad_line_of_its_corpus(tmp_path):
+    bad = tmp_path / "bad.conllu"
+    bad.write_text("1\tThe\tthe\tDET\tDT\t_\t0\troot\t_\t_\nbroken line\n\n", encoding="utf8")
+    output = invoke("debug-model", TAGGER_CFG, "tagger", "--paths.train", bad, code=1)
+    assert f"{bad}:2:" in "".join(output.split())  # the message may be wrapped anywhere
