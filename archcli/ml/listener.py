@@ -7,6 +7,7 @@ from thinc.types import Floats2d
 from ..errors import ArchcliError
 from ..registry import architecture_and_layer
 from ..tokens import Doc
+from .checks import require_size
 
 
 class Tok2VecListener(Model):
@@ -67,4 +68,5 @@ def forward(model: Tok2VecListener, docs: List[Doc], is_train: bool) -> Tuple[Li
 
 @architecture_and_layer("spacy.Tok2VecListener.v1")
 def build_listener(width: int, upstream: str = "*") -> Model[List[Doc], List[Floats2d]]:
+    require_size("spacy.Tok2VecListener.v1", width=width)
     return Tok2VecListener(upstream_name=upstream, width=width)

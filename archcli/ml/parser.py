@@ -14,6 +14,7 @@ from thinc.types import Floats2d
 
 from ..registry import architecture_and_layer
 from ..tokens import Doc
+from .checks import bad_argument, require_size
 
 STATE_FEATURES = {("parser", False): 8, ("parser", True): 13, ("ner", False): 3, ("ner", True): 6}
 
@@ -29,11 +30,13 @@ def TransitionBasedParser(
     nO: Optional[int] = None,
 ) -> Model:
     """`nO` (the number of actions) is usually set from the labels at initialisation."""
+    arch = "spacy.TransitionBasedParser.v2"
     if state_type not in ("parser", "ner"):
-        raise ValueError(f"state_type must be 'parser' or 'ner', not '{state_type}'")
+        raise bad_argument(arch, "state_type", f"must be 'parser' or 'ner', not {state_type!r}")
+    require_size(arch, hidden_width=hidden_width, maxout_pieces=maxout_pieces)
+    require_size(arch, nO=nO, optional=True)
     n_features = STATE_FEATURES[(state_type, bool(extra_state_tokens))]
-    t2v_width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
-    projected = chain(tok2vec, list2array(), Linear(hidden_width, t2v_width))
+    projected = chain(tok2vec, list2array(), Linear(hidden_width, tok2vec.maybe_get_dim("nO")))
     projected.set_dim("nO", hidden_width)
     lower = PrecomputableAffine(
         nO=hidden_width if use_upper else nO, nF=n_features, nI=hidden_width, nP=maxout_pieces
@@ -97,7 +100,7 @@ def _init_lower(model: Model, X=None, Y=None) -> Model:
 
 
 def init_parser_model(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
-    nO = model.get_dim("nO") if model.has_dim("nO") else None
+    nO = model.maybe_get_dim("nO")
     if nO is None:
         raise ValueError("the parser model needs its number of actions (nO) before initialisation")
     projected = model.get_ref("tok2vec")
@@ -115,7 +118,7 @@ def init_parser_model(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Mo
 
 def resize_output(model: Model, new_nO: int) -> None:
     """Grow the action layer for new labels, keeping the weights learnt for the old ones."""
-    old_nO = model.get_dim("nO") if model.has_dim("nO") else None
+    old_nO = model.maybe_get_dim("nO")
     if old_nO == new_nO:
         return
     layer = model.get_ref("upper") if model.attrs["has_upper"] else model.get_ref("lower")

@@ -55,7 +55,7 @@ def create_pretrain_vectors(maxout_pieces: int, hidden_size: int, loss: str = "c
                 where="initialize.vectors",
             )
         head = chain(
-            Maxout(nO=hidden_size, nI=_width(tok2vec), nP=maxout_pieces, normalize=True, dropout=0.0),
+            Maxout(nO=hidden_size, nI=tok2vec.maybe_get_dim("nO"), nP=maxout_pieces, normalize=True, dropout=0.0),
             Linear(nO=width, nI=hidden_size, init_W=zero_init),
         )
         return build_cloze_model(tok2vec, head, _vectors_loss(loss), name="pretrain_vectors")
@@ -73,7 +73,7 @@ def create_pretrain_characters(maxout_pieces: int, hidden_size: int, n_character
 
     def create_characters_objective(vocab: Vocab, tok2vec: Model) -> Model:
         head = chain(
-            Maxout(nO=hidden_size, nI=_width(tok2vec), nP=maxout_pieces, dropout=0.0),
+            Maxout(nO=hidden_size, nI=tok2vec.maybe_get_dim("nO"), nP=maxout_pieces, dropout=0.0),
             LayerNorm(nI=hidden_size),
             ByteSoftmax(n_positions, nI=hidden_size),
         )
@@ -149,7 +149,7 @@ def cloze_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[ClozeO
     lex = numpy.concatenate([doc.lex for doc in docs]) if docs else numpy.zeros((0,), dtype="int32")
     picked, masked_lex = mask_tokens(lex, docs[0].vocab if docs else None, model.attrs["mask_prob"])
     tokvecs, bp_tokvecs = tok2vec(_with_lex(docs, masked_lex, lengths), is_train)
-    flat = _flatten(ops, tokvecs, _width(tok2vec))
+    flat = _flatten(ops, tokvecs, tok2vec.maybe_get_dim("nO"))
     rows = ops.asarray1i(picked, dtype="int64") if picked.size else ops.alloc1i(0)
     scores, bp_head = head(flat[rows], is_train)
 
@@ -169,7 +169,7 @@ def cloze_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
         return model
     if not _is_initialized(tok2vec):
         tok2vec.initialize(X=X)
-    head.initialize(X=_flatten(model.ops, tok2vec.predict(X), _width(tok2vec)))
+    head.initialize(X=_flatten(model.ops, tok2vec.predict(X), tok2vec.maybe_get_dim("nO")))
     return model
 
 
@@ -277,10 +277,6 @@ def _flatten(ops, tokvecs, width: Optional[int]) -> Floats2d:
     if not isinstance(tokvecs, list):
         return tokvecs
     return ops.flatten(tokvecs) if tokvecs else ops.alloc2f(0, width or 0)
-
-
-def _width(model: Model) -> Optional[int]:
-    return model.get_dim("nO") if model.has_dim("nO") else None
 
 
 def _is_initialized(model: Model) -> bool:

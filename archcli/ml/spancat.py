@@ -16,6 +16,7 @@ from thinc.types import Floats2d, Ragged
 
 from ..registry import architecture_and_layer, registry
 from ..tokens import Doc
+from .checks import require_size
 
 
 # --- suggesters -------------------------------------------------------------------------------
@@ -54,14 +55,16 @@ def ngram_suggester(docs: Iterable[Doc], sizes: Sequence[int], *, ops: Optional[
 @registry.misc("spacy.ngram_suggester.v1")
 def build_ngram_suggester(sizes: List[int]) -> Callable[..., Ragged]:
     """Suggest all spans of the given lengths, as a Ragged of (start, end) rows per doc."""
-    if any(int(size) < 1 for size in sizes):
-        raise ValueError(f"ngram_suggester: sizes must be positive, got {sizes}")
+    for i, size in enumerate(sizes):
+        require_size("spacy.ngram_suggester.v1", **{f"sizes[{i}]": size})
     return partial(ngram_suggester, sizes=[int(s) for s in sizes])
 
 
 @registry.misc("spacy.ngram_range_suggester.v1")
 def build_ngram_range_suggester(min_size: int, max_size: int) -> Callable[..., Ragged]:
     """Suggest all spans of min_size..max_size tokens (both inclusive)."""
+    require_size("spacy.ngram_range_suggester.v1", min_size=min_size)
+    require_size("spacy.ngram_range_suggester.v1", max_size=max_size, minimum=min_size)
     return build_ngram_suggester(list(range(min_size, max_size + 1)))
 
 
@@ -125,6 +128,7 @@ def build_mean_max_reducer(hidden_size: int) -> Model[Ragged, Floats2d]:
     The spec names the mean and max pools; spaCy's implementation also concatenates the last and
     first token's vectors (4 x width inputs), and so does this one, to train like spaCy.
     """
+    require_size("spacy.mean_max_reducer.v1", hidden_size=hidden_size)
     return chain(
         concatenate(cast(Model, reduce_last()), cast(Model, reduce_first()), reduce_mean(), reduce_max()),
         Maxout(nO=hidden_size, normalize=True, dropout=0.0),
@@ -139,6 +143,7 @@ registry.layers.register('spacy.mean_max_reducer.v1"', func=build_mean_max_reduc
 @architecture_and_layer("spacy.LinearLogistic.v1")
 def build_linear_logistic(nO: Optional[int] = None, nI: Optional[int] = None) -> Model[Floats2d, Floats2d]:
     """An independent probability per label: glorot-initialised Linear, then logistic."""
+    require_size("spacy.LinearLogistic.v1", nO=nO, nI=nI, optional=True)
     return chain(Linear(nO=nO, nI=nI, init_W=glorot_uniform_init), Logistic())
 
 

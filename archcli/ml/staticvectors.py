@@ -9,6 +9,7 @@ from ..errors import ArchcliError
 from ..registry import architecture_and_layer
 from ..tokens import Doc
 from ..tokens.attrs import intify_attr
+from .checks import require_size
 
 
 @architecture_and_layer("spacy.StaticVectors.v2")
@@ -21,6 +22,7 @@ def StaticVectors(
     key_attr: Union[int, str] = "ORTH",
 ) -> Model[List[Doc], Ragged]:
     """Unknown words map to zero rows; the table is never updated, only the projection W."""
+    require_size("spacy.StaticVectors.v2", nO=nO, nM=nM, optional=True)
     return Model(
         "static_vectors",
         forward,
@@ -97,8 +99,8 @@ def _device_table(model: Model, vectors) -> Floats2d:
 
 def _make_init(init_W: Callable):
     def init(model: Model, X: Optional[List[Doc]] = None, Y: Optional[Ragged] = None) -> Model:
-        nM = model.get_dim("nM") if model.has_dim("nM") else None
-        nO = model.get_dim("nO") if model.has_dim("nO") else None
+        nM = model.maybe_get_dim("nM")
+        nO = model.maybe_get_dim("nO")
         if X is not None and len(X):
             width = X[0].vocab.vectors.shape[1] if X[0].vocab.vectors.data.size else 0
             if width == 0:

@@ -6,6 +6,7 @@ from thinc.types import Floats2d
 
 from ..registry import architecture_and_layer
 from ..tokens import Doc
+from .checks import require_size
 
 
 @architecture_and_layer("spacy.Tagger.v2")
@@ -13,8 +14,8 @@ def build_tagger_model(
     tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int] = None, normalize: bool = False
 ) -> Model[List[Doc], List[Floats2d]]:
     """`normalize=False` leaves inference scores unnormalised (argmax is the same, and cheaper)."""
-    t2v_width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
-    output_layer = Softmax_v2(nO, t2v_width, init_W=zero_init, normalize_outputs=normalize)
+    require_size("spacy.Tagger.v2", nO=nO, optional=True)
+    output_layer = Softmax_v2(nO, tok2vec.maybe_get_dim("nO"), init_W=zero_init, normalize_outputs=normalize)
     model = chain(tok2vec, with_array(output_layer))
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("softmax", output_layer)

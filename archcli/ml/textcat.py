@@ -21,6 +21,7 @@ from thinc.types import Floats1d, Floats2d, Ints1d
 from ..registry import architecture_and_layer
 from ..tokens import Doc
 from ..tokens.attrs import ID, LEX_COLUMN, LOWER, ORTH, PREFIX, SHAPE, SUFFIX, intify_attr
+from .checks import bad_argument, require_size
 from .featureextractor import FeatureExtractor
 from .staticvectors import StaticVectors
 
@@ -177,6 +178,8 @@ def _build_bow(
     resizable_output: bool,
 ) -> Model[List[Doc], Floats2d]:
     """extract_ngrams >> SparseLinear [>> softmax | logistic], on the CPU (SparseLinear is CPU code)."""
+    require_size("spacy.TextCatBOW", ngram_size=ngram_size)
+    require_size("spacy.TextCatBOW", nO=nO, optional=True)
     fill = _output_fill(not no_output_layer)
     output_layer = None
     if not no_output_layer:
@@ -222,8 +225,7 @@ def build_bow_text_classifier_v3(
     nO: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
     """v2 with a configurable table `length` (rounded up to a power of two) and full-table hashing."""
-    if length < 1:
-        raise ValueError(f"TextCatBOW.v3: length must be positive, got {length}")
+    require_size("spacy.TextCatBOW.v3", length=length)
     length = 2 ** (length - 1).bit_length()
     return _build_bow(exclusive_classes, ngram_size, no_output_layer, SparseLinear_v2(nO=nO, length=length), nO, True)
 
@@ -247,7 +249,9 @@ def build_reduce_text_classifier(
         if use
     ]
     if not reductions:
-        raise ValueError("TextCatReduce.v1 needs at least one of use_reduce_first/last/max/mean")
+        raise bad_argument("spacy.TextCatReduce.v1", "use_reduce_mean",
+                           "at least one of use_reduce_first/last/max/mean must be true")
+    require_size("spacy.TextCatReduce.v1", nO=nO, optional=True)
     width = tok2vec.maybe_get_dim("nO")
     nI = width * len(reductions) if width is not None else None
     pooled = chain(tok2vec, cast(Model, list2ragged()), concatenate(*[make() for make in reductions]))
@@ -303,14 +307,13 @@ def build_simple_cnn_text_classifier_v1(
 # --- ensemble ---------------------------------------------------------------------------------
 def tok2vec_width(tok2vec: Model) -> Optional[int]:
     """The width a tok2vec outputs: its own nO, or its encoder's / last layer's once known."""
-    if tok2vec.has_dim("nO"):
-        return tok2vec.get_dim("nO")
-    for ref in ("encode",):
-        if tok2vec.has_ref(ref) and tok2vec.get_ref(ref).has_dim("nO"):
-            return tok2vec.get_ref(ref).get_dim("nO")
-    if tok2vec.layers and tok2vec.layers[-1].has_dim("nO"):
-        return tok2vec.layers[-1].get_dim("nO")
-    return None
+    candidates = [tok2vec]
+    if tok2vec.has_ref("encode"):
+        candidates.append(tok2vec.get_ref("encode"))
+    if tok2vec.layers:
+        candidates.append(tok2vec.layers[-1])
+    widths = (layer.maybe_get_dim("nO") for layer in candidates)
+    return next((width for width in widths if width is not None), None)
 
 
 def _resize_stacked_output(layer: Model, new_nO: int, *, exclusive: bool) -> Model:
@@ -436,6 +439,9 @@ def build_text_classifier_v1(
     nO: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
     """The v1 ensemble: its own tok2vec (LOWER/PREFIX/SUFFIX/SHAPE hash embeddings + CNN), not resizable."""
+    require_size("spacy.TextCatEnsemble.v1", width=width, embed_size=embed_size, ngram_size=ngram_size)
+    require_size("spacy.TextCatEnsemble.v1", window_size=window_size, conv_depth=conv_depth, minimum=0)
+    require_size("spacy.TextCatEnsemble.v1", nO=nO, optional=True)
     cols = [ORTH, LOWER, PREFIX, SUFFIX, SHAPE, ID]
     lower = HashEmbed(nO=width, nV=embed_size, column=cols.index(LOWER), dropout=dropout, seed=10)
     prefix = HashEmbed(nO=width // 2, nV=embed_size, column=cols.index(PREFIX), dropout=dropout, seed=11)

@@ -11,6 +11,7 @@ from ..registry import architecture_and_layer
 from ..tokens import Doc
 from ..tokens.attrs import intify_attr
 from .charembed import CharacterEmbedLayer
+from .checks import bad_argument, require_size
 from .featureextractor import FeatureExtractor
 from .staticvectors import StaticVectors
 
@@ -21,8 +22,9 @@ def Tok2Vec(
 ) -> Model[List[Doc], List[Floats2d]]:
     """Embed each token, then encode context; exposes `embed` and `encode` as refs."""
     tok2vec = chain(embed, encode)
-    if encode.has_dim("nO"):
-        tok2vec.set_dim("nO", encode.get_dim("nO"))
+    width = encode.maybe_get_dim("nO")
+    if width is not None:
+        tok2vec.set_dim("nO", width)
     tok2vec.set_ref("embed", embed)
     tok2vec.set_ref("encode", encode)
     return tok2vec
@@ -43,6 +45,9 @@ def HashEmbedCNN(
     pretrained_vectors: Optional[bool],
 ) -> Model[List[Doc], List[Floats2d]]:
     """spaCy's standard tok2vec: MultiHashEmbed over NORM (+PREFIX/SUFFIX/SHAPE) and a CNN."""
+    require_size("spacy.HashEmbedCNN.v2", width=width, depth=depth, maxout_pieces=maxout_pieces)
+    require_size("spacy.HashEmbedCNN.v2", embed_size=embed_size, minimum=2 if subword_features else 1)
+    require_size("spacy.HashEmbedCNN.v2", window_size=window_size, minimum=0)
     if subword_features:
         attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
         rows = [embed_size, embed_size // 2, embed_size // 2, embed_size // 2]
@@ -68,8 +73,12 @@ def MultiHashEmbed(
     include_static_vectors: bool,
 ) -> Model[List[Doc], List[Floats2d]]:
     """One hash-embedding table per attribute (+ projected static vectors), mixed by a Maxout."""
+    require_size("spacy.MultiHashEmbed.v2", width=width)
     if len(rows) != len(attrs):
-        raise ValueError(f"MultiHashEmbed: {len(attrs)} attrs but {len(rows)} rows; give one row count per attr")
+        raise bad_argument("spacy.MultiHashEmbed.v2", "rows",
+                           f"{len(attrs)} attrs but {len(rows)} rows; give one row count per attr")
+    for i, n_rows in enumerate(rows):
+        require_size("spacy.MultiHashEmbed.v2", **{f"rows[{i}]": n_rows})
     columns = [intify_attr(attr) for attr in attrs]
     embeddings = [
         HashEmbed(width, n_rows, column=i, seed=8 + i, dropout=0.0) for i, n_rows in enumerate(rows)
@@ -109,6 +118,7 @@ def CharacterEmbed(
     feature: Union[int, str] = "NORM",
 ) -> Model[List[Doc], List[Floats2d]]:
     """nC UTF-8 bytes per word (half from each end) plus a hashed NORM vector, through a Maxout."""
+    require_size("spacy.CharacterEmbed.v2", width=width, rows=rows, nM=nM, nC=nC)
     column = intify_attr(feature)
     chars = chain(CharacterEmbedLayer(nM=nM, nC=nC), cast(Model, list2ragged()))
     norms = chain(
@@ -141,6 +151,8 @@ def MaxoutWindowEncoder(
     width: int, window_size: int, maxout_pieces: int, depth: int
 ) -> Model[List[Floats2d], List[Floats2d]]:
     """`depth` residual blocks of window concatenation + layer-normalised Maxout."""
+    require_size("spacy.MaxoutWindowEncoder.v2", width=width, maxout_pieces=maxout_pieces, depth=depth)
+    require_size("spacy.MaxoutWindowEncoder.v2", window_size=window_size, minimum=0)
     cnn = chain(
         expand_window(window_size=window_size),
         Maxout(nO=width, nI=width * (window_size * 2 + 1), nP=maxout_pieces, dropout=0.0, normalize=True),
@@ -157,6 +169,8 @@ architecture_and_layer("spacy.MaxoutWindowEncoder.v1")(MaxoutWindowEncoder)
 @architecture_and_layer("spacy.MishWindowEncoder.v2")
 def MishWindowEncoder(width: int, window_size: int, depth: int) -> Model[List[Floats2d], List[Floats2d]]:
     """As MaxoutWindowEncoder, with a layer-normalised Mish instead of Maxout."""
+    require_size("spacy.MishWindowEncoder.v2", width=width, depth=depth)
+    require_size("spacy.MishWindowEncoder.v2", window_size=window_size, minimum=0)
     cnn = chain(
         expand_window(window_size=window_size),
         Mish(nO=width, nI=width * (window_size * 2 + 1), dropout=0.0, normalize=True),

@@ -36,7 +36,8 @@ class Tok2Vec(TrainablePipe):
             group.append(listener)
 
     def _check_width(self, listener: Tok2VecListener, component_name: str) -> None:
-        if self.model.has_dim("nO") and listener.get_dim("nO") != self.model.get_dim("nO"):
+        width = self.model.maybe_get_dim("nO")
+        if width is not None and listener.get_dim("nO") != width:
             raise ConfigError(
                 f"the listener in component '{component_name}' has width {listener.get_dim('nO')}, "
                 f"but the upstream '{self.name}' model outputs width {self.model.get_dim('nO')}",
