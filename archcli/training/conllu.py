@@ -4,6 +4,7 @@ from typing import Iterator, List, Optional, Tuple
 
 from ..errors import CorpusError
 from ..tokens import Doc, Vocab
+from .corpus_files import read_lines
 
 _Sentence = Tuple[List[str], List[bool], List[str], List[str], List[int], List[str], List[str], int]
 
@@ -43,64 +44,58 @@ def read_conllu_sentences(path: Path) -> Iterator[_Sentence]:
             buf.clear()
         return sentence
 
-    try:
-        file_ = open(path, encoding="utf8")
-    except OSError as err:
-        raise CorpusError(f"cannot open corpus file: {err.strerror}", where=str(path))
-    with file_:
-        for line_no, line in enumerate(file_, start=1):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                if words:
-                    yield finish()
-                # A multi-word token range never reaches into the next sentence.
-                mwt_end, mwt_space = -1, True
-                continue
-            if line.startswith("#"):
-                continue
-            cols = line.split("\t")
-            if len(cols) != 10:
-                raise CorpusError(
-                    f"expected 10 tab-separated columns, found {len(cols)}", where=f"{path}:{line_no}"
-                )
-            token_id = cols[0]
-            if not words:
-                first_line = line_no
-            if "-" in token_id:
-                # Multi-word token: its SpaceAfter applies to its last syntactic word.
-                try:
-                    mwt_end = int(token_id.split("-")[1])
-                except ValueError:
-                    raise CorpusError(f"bad token range '{token_id}'", where=f"{path}:{line_no}")
-                mwt_space = "SpaceAfter=No" not in cols[9]
-                continue
-            if "." in token_id:
-                continue
-            if not token_id.isdigit() or int(token_id) != len(words) + 1:
-                raise CorpusError(
-                    f"token id '{token_id}' should be {len(words) + 1}", where=f"{path}:{line_no}"
-                )
+    for line_no, line in read_lines(path):
+        if not line.strip():
+            if words:
+                yield finish()
+            # A multi-word token range never reaches into the next sentence.
+            mwt_end, mwt_space = -1, True
+            continue
+        if line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if len(cols) != 10:
+            raise CorpusError(
+                f"expected 10 tab-separated columns, found {len(cols)}", where=f"{path}:{line_no}"
+            )
+        token_id = cols[0]
+        if not words:
+            first_line = line_no
+        if "-" in token_id:
+            # Multi-word token: its SpaceAfter applies to its last syntactic word.
             try:
-                head = int(cols[6]) if cols[6] != "_" else 0
+                mwt_end = int(token_id.split("-")[1])
             except ValueError:
-                raise CorpusError(f"head '{cols[6]}' is not a number", where=f"{path}:{line_no}")
-            index = int(token_id)
-            if index < mwt_end:
-                space = False
-            elif index == mwt_end:
-                space = mwt_space
-            else:
-                space = "SpaceAfter=No" not in cols[9]
-            words.append(cols[1])
-            spaces.append(space)
-            lemmas.append(cols[2] if cols[2] != "_" or cols[1] == "_" else "")
-            pos.append(cols[3] if cols[3] != "_" else "")
-            tags.append(cols[4] if cols[4] != "_" else "")
-            heads.append(head)
-            head_lines.append(line_no)
-            deps.append(cols[7] if cols[7] != "_" else "")
-        if words:
-            yield finish()
+                raise CorpusError(f"bad token range '{token_id}'", where=f"{path}:{line_no}")
+            mwt_space = "SpaceAfter=No" not in cols[9]
+            continue
+        if "." in token_id:
+            continue
+        if not token_id.isdigit() or int(token_id) != len(words) + 1:
+            raise CorpusError(
+                f"token id '{token_id}' should be {len(words) + 1}", where=f"{path}:{line_no}"
+            )
+        try:
+            head = int(cols[6]) if cols[6] != "_" else 0
+        except ValueError:
+            raise CorpusError(f"head '{cols[6]}' is not a number", where=f"{path}:{line_no}")
+        index = int(token_id)
+        if index < mwt_end:
+            space = False
+        elif index == mwt_end:
+            space = mwt_space
+        else:
+            space = "SpaceAfter=No" not in cols[9]
+        words.append(cols[1])
+        spaces.append(space)
+        lemmas.append(cols[2] if cols[2] != "_" or cols[1] == "_" else "")
+        pos.append(cols[3] if cols[3] != "_" else "")
+        tags.append(cols[4] if cols[4] != "_" else "")
+        heads.append(head)
+        head_lines.append(line_no)
+        deps.append(cols[7] if cols[7] != "_" else "")
+    if words:
+        yield finish()
 
 
 def _has_cycle(heads: List[int]) -> bool:

@@ -4,33 +4,22 @@
 files by extension, so a spaCy config pointed at any of them trains unchanged.
 """
 import random
+import sys
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
-
-import srsly
+from typing import Callable, Dict, Iterator, Optional, Set, Union
 
 from ..errors import CorpusError
 from ..registry import registry
-from .conllu import read_conllu
+from ..tokens.docbin import read_docbin
 from ..tokens.example import Example
+from .conllu import read_conllu
+from .corpus_files import read_jsonl_records, walk_corpus
+from .iob import read_iob
+from .jsonl import read_annotated_jsonl
+from .litbank import read_litbank
 
 CORPUS_SUFFIXES = (".spacy", ".conllu", ".jsonl", ".iob", ".iob2", ".tsv")
-
-
-def walk_corpus(path: Union[str, Path], suffixes: Iterable[str]) -> List[Path]:
-    """The corpus files at `path`: the file itself, or matching files under a directory."""
-    if path is None:
-        raise CorpusError("no corpus path given (is paths.train / paths.dev set?)")
-    path = Path(path)
-    if not path.exists():
-        raise CorpusError("corpus path does not exist", where=str(path))
-    if path.is_file():
-        return [path]
-    suffixes = tuple(suffixes)
-    found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(suffixes) and not p.name.startswith("."))
-    if not found:
-        raise CorpusError(f"directory holds no {'/'.join(suffixes)} files", where=str(path))
-    return found
+__all__ = ["Corpus", "JsonlTexts", "walk_corpus", "CORPUS_SUFFIXES"]
 
 
 class Corpus:
@@ -42,7 +31,7 @@ class Corpus:
         *,
         limit: int = 0,
         max_length: int = 0,
-        gold_preproc: bool = False,
+        gold_preproc: Optional[bool] = None,
         augmenter: Optional[Callable] = None,
         shuffle: bool = False,
         n_sents: int = 10,
@@ -59,6 +48,8 @@ class Corpus:
 
     def __call__(self, nlp) -> Iterator[Example]:
         files = walk_corpus(self.path, CORPUS_SUFFIXES)
+        if self.gold_preproc is not None:  # spacy.Corpus.v1's option
+            _note_gold_preproc(self.gold_preproc)
         if self.shuffle:
             files = list(files)
             random.shuffle(files)
@@ -83,24 +74,37 @@ class Corpus:
             for doc, line in read_conllu(path, nlp.vocab, n_sents=self.n_sents, tag_source=self.tag_source):
                 yield doc, f"{path}:{line}"
         elif path.name.endswith((".iob", ".iob2")):
-            from .iob import read_iob
-
             for doc, line in read_iob(path, nlp.vocab, n_sents=self.n_sents):
                 yield doc, f"{path}:{line}"
         elif path.name.endswith(".jsonl"):
-            from .jsonl import read_annotated_jsonl
-
             yield from read_annotated_jsonl(path, nlp)
         elif path.name.endswith(".tsv"):
-            from .litbank import read_litbank
-
             for doc, line in read_litbank(path, nlp.vocab, n_sents=self.n_sents):
                 yield doc, f"{path}:{line}"
         else:
-            from ..tokens.docbin import read_docbin
-
             for i, doc in enumerate(read_docbin(path, nlp.vocab)):
                 yield doc, f"{path}#doc{i}"
+
+
+_GOLD_PREPROC_NOTED: Set[bool] = set()
+
+
+def _note_gold_preproc(gold_preproc: bool) -> None:
+    """Say once per run how archcli reads `gold_preproc`, since it differs from spaCy.
+
+    spaCy re-tokenises each doc's raw text and aligns it to the gold tokens when
+    gold_preproc = false, and splits docs into sentences when it is true; until raw-text
+    alignment lands, archcli trains on the corpus's own tokens and whole docs in both cases.
+    """
+    if gold_preproc in _GOLD_PREPROC_NOTED:
+        return
+    _GOLD_PREPROC_NOTED.add(gold_preproc)
+    if gold_preproc:
+        detail = "and keeps each document whole (spaCy would split it into sentences)"
+    else:
+        detail = "(spaCy would re-tokenise the raw text and align it to them)"
+    print(f"ℹ Corpus: gold_preproc = {str(gold_preproc).lower()}: training uses the corpus's own "
+          f"tokens {detail}", file=sys.stderr, flush=True)
 
 
 @registry.readers("spacy.Corpus.v1")
@@ -188,30 +192,13 @@ class JsonlTexts:
                               where=where)
         if where not in self.skipped:
             self.skipped[where] = reason
-            import sys
-
             print(f"⚠ {where}: {reason}; line skipped", file=sys.stderr, flush=True)
 
 
 def _read_raw_text_lines(path: Path) -> Iterator:
     """(line number, JSON object) per non-blank line, or (line number, reason) for a malformed one."""
-    try:
-        file_ = open(path, encoding="utf8")
-    except OSError as err:
-        raise CorpusError(f"cannot open: {err.strerror}", where=str(path))
-    with file_:
-        try:
-            for line_no, line in enumerate(file_, start=1):
-                if not line.strip():
-                    continue  # blank lines separate nothing, as srsly.read_jsonl (spaCy) skips them
-                try:
-                    record = srsly.json_loads(line)
-                except ValueError as err:
-                    yield line_no, f"not valid JSON ({err})"
-                    continue
-                yield line_no, (record if isinstance(record, dict) else "not a JSON object")
-        except UnicodeDecodeError as err:
-            raise CorpusError(f"not UTF-8 text ({err.reason})", where=str(path))
+    for line_no, record, error in read_jsonl_records(path):
+        yield line_no, (error or (record if isinstance(record, dict) else "not a JSON object"))
 
 
 def _raw_text_doc(record: Dict, nlp):
@@ -229,24 +216,3 @@ def _raw_text_doc(record: Dict, nlp):
     if not text.strip():
         return "empty text"
     return nlp.make_doc(text)
-
-
-def _read_jsonl_lines(path: Path):
-    try:
-        file_ = open(path, encoding="utf8")
-    except OSError as err:
-        raise CorpusError(f"cannot open: {err.strerror}", where=str(path))
-    with file_:
-        for line_no, line in enumerate(file_, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = srsly.json_loads(line)
-            except ValueError as err:
-                raise CorpusError(f"not valid JSON ({err})", where=f"{path}:{line_no}")
-            if not isinstance(record, dict):
-                raise CorpusError("each line must be a JSON object", where=f"{path}:{line_no}")
-            yield line_no, record
-
-
-from . import litbank  # noqa: E402,F401  (registers archcli.LitBankCorpus.v1)

@@ -10,12 +10,11 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 from ..errors import CorpusError
 from ..tokens import Doc, Span
+from .corpus_files import read_jsonl_objects
 
 
 def read_annotated_jsonl(path: Path, nlp) -> Iterator[Tuple[Doc, str]]:
-    from .corpus import _read_jsonl_lines
-
-    for line_no, record in _read_jsonl_lines(path):
+    for line_no, record in read_jsonl_objects(path):
         where = f"{path}:{line_no}"
         if isinstance(record.get("words"), list):
             words = [str(w) for w in record["words"]]

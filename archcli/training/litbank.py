@@ -13,8 +13,8 @@ from typing import Callable, Iterator, List, Optional, Tuple, Union
 from ..errors import CorpusError
 from ..registry import registry
 from ..tokens import Doc, Span, Vocab
-from .corpus import walk_corpus
 from ..tokens.example import Example
+from .corpus_files import read_lines, walk_corpus
 from .iob import tags_to_spans
 
 N_LAYERS = 4
@@ -24,36 +24,27 @@ Sentence = Tuple[List[str], List[List[str]], List[str], int]  # words, tags per 
 
 
 def _sentences(path: Path, n_layers: int) -> Iterator[Sentence]:
-    try:
-        file_ = open(path, encoding="utf8")
-    except OSError as err:
-        raise CorpusError(f"cannot open corpus file: {err.strerror}", where=str(path))
     words: List[str] = []
     layers: List[List[str]] = [[] for _ in range(n_layers)]
     wheres: List[str] = []
     first = 0
-    with file_:
-        try:
-            for line_no, line in enumerate(file_, start=1):
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    if words:
-                        yield words, layers, wheres, first
-                    words, layers, wheres = [], [[] for _ in range(n_layers)], []
-                    continue
-                fields = line.split("\t")
-                if len(fields) < 1 + n_layers or not fields[0]:
-                    raise CorpusError(
-                        f"expected a token and {n_layers} IOB2 tag columns separated by tabs, got "
-                        f"{len(fields)} field(s): {line[:80]!r}", where=f"{path}:{line_no}")
-                if not words:
-                    first = line_no
-                words.append(fields[0])
-                for layer, tag in zip(layers, fields[1 : 1 + n_layers]):
-                    layer.append(tag.strip())
-                wheres.append(f"{path}:{line_no}")
-        except UnicodeDecodeError as err:
-            raise CorpusError(f"not UTF-8 text ({err.reason})", where=str(path))
+    for line_no, line in read_lines(path):
+        if not line.strip():
+            if words:
+                yield words, layers, wheres, first
+            words, layers, wheres = [], [[] for _ in range(n_layers)], []
+            continue
+        fields = line.split("\t")
+        if len(fields) < 1 + n_layers or not fields[0]:
+            raise CorpusError(
+                f"expected a token and {n_layers} IOB2 tag columns separated by tabs, got "
+                f"{len(fields)} field(s): {line[:80]!r}", where=f"{path}:{line_no}")
+        if not words:
+            first = line_no
+        words.append(fields[0])
+        for layer, tag in zip(layers, fields[1 : 1 + n_layers]):
+            layer.append(tag.strip())
+        wheres.append(f"{path}:{line_no}")
     if words:
         yield words, layers, wheres, first
 
@@ -87,7 +78,7 @@ def _make_doc(sentences: List[Sentence], vocab: Vocab, spans_key: str) -> Doc:
                     if not _IOB2.match(tag):
                         raise CorpusError(f"'{tag}' is not an IOB2 tag (O, B-X or I-X)", where=wheres[i])
                     _valid_tags.add(tag)
-            for start, end, label in tags_to_spans(tags, wheres):
+            for start, end, label in tags_to_spans(tags, wheres, iob2=True):
                 found[(offset + start, offset + end, label)] = None
     doc = Doc(vocab, words, sent_starts=sent_starts)
     doc.spans[spans_key] = [Span(doc, start, end, label) for start, end, label in found]

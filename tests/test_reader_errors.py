@@ -1,0 +1,175 @@
+"""Corpus files a user gets wrong: every reader names the file (and line) (issue 16, items 17, 18).
+
+Binary or non-UTF-8 files, a UTF-8 byte-order mark, an IOB2 `I-` that starts an entity,
+damaged `.spacy` files; plus the reader modules' import graph and the gold_preproc note.
+"""
+import ast
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from archcli.errors import CorpusError
+from archcli.language import Pipeline
+from archcli.tokens import DocBin, Vocab
+from archcli.tokens.docbin import read_docbin
+from archcli.training import corpus as corpus_module
+from archcli.training.corpus import Corpus, create_docbin_reader, create_jsonl_reader
+from archcli.training.litbank import read_litbank
+
+SAMPLES = Path(__file__).parent.parent / "corpus_samples"
+TEXT_SAMPLES = {
+    ".conllu": SAMPLES / "conllu" / "dev.conllu",
+    ".iob2": SAMPLES / "ner" / "dev.iob2",
+    ".jsonl": SAMPLES / "jsonl" / "tagged.jsonl",
+    ".tsv": SAMPLES / "spans" / "train" / "harbour.tsv",
+}
+
+
+def _read_all(path: Path) -> list:
+    if path.suffix == ".tsv":
+        return [doc for doc, _ in read_litbank(path, Vocab())]
+    return [eg.reference for eg in Corpus(path)(Pipeline())]
+
+
+@pytest.mark.parametrize("suffix", sorted(TEXT_SAMPLES))
+def test_binary_file_names_file_and_line(tmp_path, suffix):
+    path = tmp_path / f"corpus{suffix}"
+    lines = TEXT_SAMPLES[suffix].read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:3]) + b"\x89PNG\r\n\x1a\n\xff\xfe\x00" + b"".join(lines[3:]))
+    with pytest.raises(CorpusError) as err:
+        _read_all(path)
+    assert f"{path}:4: not UTF-8 text" in str(err.value)
+
+
+@pytest.mark.parametrize("suffix", sorted(TEXT_SAMPLES))
+def test_utf8_bom_is_accepted(tmp_path, suffix):
+    path = tmp_path / f"corpus{suffix}"
+    data = TEXT_SAMPLES[suffix].read_bytes()
+    path.write_bytes(b"\xef\xbb\xbf" + data)
+    expected = _read_all(TEXT_SAMPLES[suffix])
+    got = _read_all(path)
+    assert [d.words for d in got] == [d.words for d in expected]
+    assert "\ufeff" not in got[0].text
+
+
+def test_bom_before_first_conllu_token_line(tmp_path):
+    path = tmp_path / "bom.conllu"
+    path.write_bytes(b"\xef\xbb\xbf1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n")
+    assert [eg.reference.words for eg in Corpus(path)(Pipeline())] == [["Hi"]]
+
+
+IOB2_BAD = [
+    ("1\tMaria\tO\n2\tLopez\tI-PER\n", 2, "'I-PER' after O"),
+    ("1\tLisbon\tB-LOC\n2\tLopez\tI-PER\n", 2, "'I-PER' after B-LOC"),
+    ("1\tLopez\tI-PER\n2\tflew\tO\n", 1, "'I-PER' at the start of a sentence"),
+]
+
+
+@pytest.mark.parametrize("text,line,needle", IOB2_BAD)
+def test_iob2_inside_without_begin_names_line(tmp_path, text, line, needle):
+    path = tmp_path / "bad.iob2"
+    path.write_text("# text = x\n" + text + "\n", encoding="utf8")
+    with pytest.raises(CorpusError) as err:
+        list(Corpus(path)(Pipeline()))
+    assert str(err.value).startswith(f"{path}:{line + 1}: {needle}")
+
+
+def test_iob1_inside_after_outside_starts_an_entity(tmp_path):
+    # IOB1 (.iob, CoNLL-2003's original scheme): I- after O is how an entity begins, as spaCy reads it.
+    path = tmp_path / "ok.iob"
+    path.write_text("Maria O\nLopez I-PER\nflew O\n\n", encoding="utf8")
+    (doc,) = [eg.reference for eg in Corpus(path)(Pipeline())]
+    assert [(e.text, e.label_) for e in doc.ents] == [("Lopez", "PER")]
+
+
+def test_litbank_inside_without_begin_names_line(tmp_path):
+    path = tmp_path / "bad.tsv"
+    path.write_text("The\tO\tO\tO\tO\nharbour\tI-FAC\tO\tO\tO\n\n", encoding="utf8")
+    with pytest.raises(CorpusError) as err:
+        list(read_litbank(path, Vocab()))
+    assert str(err.value).startswith(f"{path}:2: 'I-FAC' after O")
+
+
+def _spacy_file(tmp_path) -> Path:
+    path = tmp_path / "ok.spacy"
+    docs = [eg.reference for eg in Corpus(TEXT_SAMPLES[".conllu"])(Pipeline())]
+    DocBin(docs=docs).to_disk(path)
+    return path
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 10, 100, -1])
+def test_truncated_docbin_names_file(tmp_path, cut):
+    good = _spacy_file(tmp_path)
+    data = good.read_bytes()
+    path = tmp_path / "bad.spacy"
+    path.write_bytes(data[:cut] if cut >= 0 else data[: len(data) // 2])
+    with pytest.raises(CorpusError) as err:
+        list(read_docbin(path, Vocab()))
+    assert str(err.value).startswith(f"{path}: ")
+
+
+def test_garbage_docbin_names_file(tmp_path):
+    path = tmp_path / "bad.spacy"
+    path.write_bytes(b"this is not a DocBin at all\n" * 20)
+    with pytest.raises(CorpusError) as err:
+        list(create_docbin_reader(str(path))(Pipeline()))
+    assert str(err.value).startswith(f"{path}: not a DocBin")
+
+
+def test_non_utf8_raw_jsonl_names_line(tmp_path):
+    path = tmp_path / "texts.jsonl"
+    path.write_bytes(b'{"text": "fine"}\n{"text": "caf\xe9"}\n')
+    with pytest.raises(CorpusError) as err:
+        list(create_jsonl_reader(str(path))(Pipeline()))
+    assert str(err.value).startswith(f"{path}:2: not UTF-8 text (byte 0xe9")
+
+
+def test_gold_preproc_noted_once(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(corpus_module, "_GOLD_PREPROC_NOTED", set())
+    reader = create_docbin_reader(str(TEXT_SAMPLES[".conllu"]))
+    for _ in range(3):
+        list(reader(Pipeline()))
+    list(create_docbin_reader(str(TEXT_SAMPLES[".conllu"]))(Pipeline()))
+    err = capsys.readouterr().err
+    assert len([line for line in err.splitlines() if "gold_preproc" in line]) == 1
+    assert "gold_preproc = false: training uses the corpus's own tokens" in err
+    list(create_docbin_reader(str(TEXT_SAMPLES[".conllu"]), gold_preproc=True)(Pipeline()))
+    assert "gold_preproc = true" in capsys.readouterr().err
+    # archcli's own readers have no gold_preproc option, so they say nothing about it.
+    list(Corpus(TEXT_SAMPLES[".conllu"])(Pipeline()))
+    assert "gold_preproc" not in capsys.readouterr().err
+
+
+def _imports(path: Path, package: str) -> set:
+    """Modules of `package` that a module imports (anywhere in it), resolved to dotted names."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            target = f"{base}.{node.module}" if node.module else base
+            found.add(target)
+            if not node.module:
+                found.update(f"{base}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_reader_modules_have_no_import_cycle():
+    training = Path(corpus_module.__file__).parent
+    graph = {
+        f"archcli.training.{p.stem}": {m for m in _imports(p, "archcli.training") if m.startswith("archcli.training.")}
+        for p in training.glob("*.py")
+        if p.stem != "__init__"
+    }
+
+    def reaches(start: str, goal: str, seen: set) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == goal or (nxt not in seen and not seen.add(nxt) and reaches(nxt, goal, seen)):
+                return True
+        return False
+
+    for name in ("archcli.training.corpus", "archcli.training.litbank", "archcli.training.jsonl"):
+        assert not reaches(name, name, set()), f"{name} imports itself through a cycle"
