@@ -79,9 +79,14 @@ def backups_of(path: PathLike, *, dead_only: bool = False) -> List[Path]:
     return sorted(_siblings(Path(path), "old", dead_only=dead_only), key=lambda p: p.stat().st_mtime)
 
 
-def _check_writable_dir_target(path: Path) -> None:
-    if path.exists() and not path.is_dir():
+def check_output_path(path: PathLike, *, directory: bool) -> None:
+    """Refuse, before any work is done, an output path that cannot be created: a directory
+    where a file is wanted (or the reverse), or a path under an existing file."""
+    path = Path(path)
+    if directory and path.exists() and not path.is_dir():
         raise ArchcliError("exists and is not a directory; choose another output path", where=str(path))
+    if not directory and path.is_dir():
+        raise ArchcliError("is a directory; give a file name", where=str(path))
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -97,8 +102,7 @@ def atomic_file(path: PathLike) -> Iterator[Path]:
     re-raised for the caller to report) the temporary file is removed and `path` is left as it was.
     """
     path = Path(path)
-    if path.is_dir():
-        raise ArchcliError("is a directory; expected a file path", where=str(path))
+    check_output_path(path, directory=False)
     tmp = _temp_sibling(path, "tmp")
     try:
         yield tmp
@@ -133,7 +137,7 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
     are removed first.
     """
     path = Path(path)
-    _check_writable_dir_target(path)
+    check_output_path(path, directory=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     tmp = _temp_sibling(path, "tmp")

@@ -30,13 +30,16 @@ def evaluate_cli(
     import srsly
 
     from ..evaluate import evaluate
+    from ..fileio import check_output_path, write_text_atomic
 
+    if output is not None:
+        check_output_path(output, directory=False)  # before the model runs, not after
     setup_gpu(gpu_id)
     scores = evaluate(model, data_path, batch_size=batch_size)
     print_scores(scores)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(output, scores)
+        write_text_atomic(output, srsly.json_dumps(scores, indent=2) + "\n")
         msg.good(f"Saved scores to {output}")
 
 
