@@ -59,3 +59,19 @@ def test_train_with_zero_width_exits_cleanly(tmp_path: Path):
     assert "Traceback" not in output and "IndexError" not in output
     assert "width = 0" in output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("cfg,key,value,labels", [
+    ("textcat_bow", "components.textcat.model.nO", "5", 2),
+    ("spancat", "components.spancat.model.scorer.nO", "3", 6),
+    ("tagger", "components.tagger.model.nO", "3", None),
+])
+def test_output_nO_other_than_the_label_count_names_the_key(tmp_path: Path, cfg, key, value, labels):
+    result = CliRunner().invoke(app, ["train", str(CONFIGS / f"{cfg}.cfg"), "--output", str(tmp_path / "out"),
+                                      f"--{key}", value, "--training.max_steps", "1"])
+    output = " ".join((result.output + (result.stderr if result.stderr_bytes is not None else "")).split())
+    assert result.exit_code == 1, output
+    assert "Traceback" not in output and not isinstance(result.exception, (IndexError, ValueError))
+    assert f"{key}: nO = {value}, but there are" in output
+    if labels is not None:
+        assert f"there are {labels} labels" in output

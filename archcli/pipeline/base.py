@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 import srsly
 from thinc.api import Model, Optimizer, set_dropout_rate
 
-from ..errors import ArchcliError, ModelDirError
+from ..errors import ArchcliError, ConfigError, ModelDirError
 from ..tokens import Doc
 from ..tokens.example import Example
 
@@ -158,6 +158,17 @@ class LabelledPipe(TrainablePipe):
         for label in labels:
             self.add_label(label)
         self._labels_changed()
+
+    def _check_output_width(self, layer: Model, key: str) -> None:
+        """Refuse an output layer configured with an nO other than the number of labels (thinc
+        would fail on it later with a shape error or an out-of-bounds index)."""
+        nO = layer.maybe_get_dim("nO")
+        if nO is not None and nO != len(self.labels):
+            raise ConfigError(
+                f"nO = {nO}, but there are {len(self.labels)} labels to predict; set nO = null (sized from "
+                f"the labels) or {len(self.labels)}",
+                where=f"components.{self.name}.{key}",
+            )
 
     def _check_can_add(self, label: str) -> None:
         """Raise if the component cannot take another label now."""

@@ -242,6 +242,8 @@ class SpanCategorizer(LabelledPipe):
             raise ArchcliError(
                 f"component '{self.name}' found no labelled spans under doc.spans['{self.key}'] in the training "
                 f"data{found}", where=f"components.{self.name}.spans_key")
+        scorer = self.model.get_ref("scorer")
+        self._check_output_width(next(n for n in scorer.walk() if "W" in n.param_names), "model.scorer.nO")
         docs = [eg.reference for eg in islice(examples, 10)]
         candidates = ngram_suggester(docs, [1], ops=self.model.ops)
         n = int(candidates.lengths.sum())

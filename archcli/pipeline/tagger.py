@@ -4,7 +4,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 import numpy
 from thinc.api import Model
 
-from ..errors import ArchcliError, ConfigError
+from ..errors import ArchcliError
 from ..tokens import Doc
 from ..tokens.strings import hash_string
 from ..tokens.example import Example
@@ -137,13 +137,7 @@ class Tagger(LabelledPipe):
         if not labels:
             raise ArchcliError(f"component '{self.name}' found no tags in the training data to learn")
         self.set_labels(labels)
-        nO = self.model.get_ref("output_layer").maybe_get_dim("nO")
-        if nO is not None and nO != len(self.labels):
-            raise ConfigError(
-                f"the tagger's output layer has nO = {nO}, but there are {len(self.labels)} tags to predict; "
-                f"set nO = null (sized from the tags) or {len(self.labels)}",
-                where=f"components.{self.name}.model.nO",
-            )
+        self._check_output_width(self.model.get_ref("output_layer"), "model.nO")
         doc_sample = [eg.reference for _, eg in zip(range(10), get_examples())]
         label_sample = [self.model.ops.alloc2f(len(doc), len(self.labels)) for doc in doc_sample]
         self.model.initialize(X=doc_sample, Y=label_sample)

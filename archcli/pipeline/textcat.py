@@ -213,6 +213,7 @@ class TextCategorizer(LabelledPipe):
             labels = list(seen)
         self.set_labels(labels)
         self._require_enough_labels()
+        self._check_output_width(self.model, "model.nO")
         if positive_label is not None:
             if positive_label not in self.labels:
                 raise ConfigError(f"positive_label '{positive_label}' is not one of the labels {list(self.labels)}",
