@@ -250,7 +250,7 @@ def test_malformed_lines_skipped_when_configured(tmp_path, capsys):
 @pytest.mark.parametrize("setting,value,where,text", [
     ("pretraining.component", "parser", "pretraining.component", "no component named 'parser'"),
     ("pretraining.layer", "encoder", "pretraining.layer", "has no layer 'encoder'"),
-    ("pretraining.max_epoch", 3, "pretraining.max_epoch", "unknown setting"),
+    ("pretraining.max_epoch", 3, "pretraining.max_epoch", "max_epoch"),
     ("pretraining.corpus", "corpora.nothing", "corpora.nothing", "no section"),
 ])
 def test_bad_pretraining_settings(tmp_path, setting, value, where, text):
