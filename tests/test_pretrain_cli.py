@@ -93,7 +93,8 @@ def test_init_tok2vec_starts_training_from_exactly_those_weights(pretrained, ud_
     # Without init_tok2vec the same seed gives different (random) weights.
     config["paths"]["init_tok2vec"] = None
     fresh = Pipeline.from_config(config)
-    fresh.initialize(lambda: examples)
+    fresh_examples = _read(fresh, train_path)  # tags are keys into the reading pipeline's strings
+    fresh.initialize(lambda: fresh_examples)
     assert not all(numpy.array_equal(a, b) for a, b in zip(model_arrays(fresh.get_pipe("tok2vec").model), expected))
     # And `archcli train` runs from them (tok2vec weights at step 0 are the pretrained ones).
     seen = {}
