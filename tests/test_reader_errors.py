@@ -173,3 +173,25 @@ def test_reader_modules_have_no_import_cycle():
 
     for name in ("archcli.training.corpus", "archcli.training.litbank", "archcli.training.jsonl"):
         assert not reaches(name, name, set()), f"{name} imports itself through a cycle"
+
+
+# Found by tests/test_reader_properties.py: each was a traceback or a doc with an empty word.
+FIELD_ERRORS = [
+    ("bad.iob2", "1\tMaria\tB-PER\n2\t\tO\n\n", ":2: empty token"),
+    ("bad.conllu", "1\t\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n", ":1: empty FORM"),
+    ("bad.jsonl", '{"words": ["a", ""]}\n', ':1: "words"[1] is \'\''),
+    ("bad.jsonl", '{"words": ["a", 3]}\n', ':1: "words"[1] is 3'),
+    ("bad.jsonl", '{"words": []}\n', ":1: empty text"),
+    ("bad.jsonl", '{"text": "  "}\n', ":1: empty text"),
+    ("bad.jsonl", '{"words": ["a"], "spaces": true}\n', ':1: "spaces" must be a list'),
+    ("bad.jsonl", '{"text": "a b", "spans": [], "spans_key": []}\n', ':1: "spans_key" must be a non-empty string'),
+]
+
+
+@pytest.mark.parametrize("name,text,needle", FIELD_ERRORS)
+def test_malformed_fields_name_the_line(tmp_path, name, text, needle):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf8")
+    with pytest.raises(CorpusError) as err:
+        list(Corpus(path)(Pipeline()))
+    assert str(err.value).startswith(f"{path}{needle}")

@@ -79,6 +79,8 @@ def read_conllu_sentences(path: Path) -> Iterator[_Sentence]:
             head = int(cols[6]) if cols[6] != "_" else 0
         except ValueError:
             raise CorpusError(f"head '{cols[6]}' is not a number", where=f"{path}:{line_no}")
+        if not cols[1]:
+            raise CorpusError("empty FORM (column 2)", where=f"{path}:{line_no}")
         index = int(token_id)
         if index < mwt_end:
             space = False

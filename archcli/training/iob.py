@@ -103,6 +103,8 @@ def read_iob(
                 word, tag = cols[1], cols[2]
             else:
                 word, tag = cols[0], cols[-1]
+            if not word:
+                raise CorpusError("empty token", where=f"{path}:{line_no}")
             words.append(word)
             tags.append(tag)
             lines.append(f"{path}:{line_no}")

@@ -17,15 +17,23 @@ def read_annotated_jsonl(path: Path, nlp) -> Iterator[Tuple[Doc, str]]:
     for line_no, record in read_jsonl_objects(path):
         where = f"{path}:{line_no}"
         if isinstance(record.get("words"), list):
-            words = [str(w) for w in record["words"]]
+            words = record["words"]
+            bad = [i for i, w in enumerate(words) if not isinstance(w, str) or not w]
+            if bad:
+                raise CorpusError(f'"words"[{bad[0]}] is {words[bad[0]]!r}; words must be non-empty strings',
+                                  where=where)
             spaces = record.get("spaces")
+            if spaces is not None and not (isinstance(spaces, list) and all(isinstance(s, bool) for s in spaces)):
+                raise CorpusError('"spaces" must be a list of true/false values', where=where)
             if spaces is not None and len(spaces) != len(words):
                 raise CorpusError(f'"spaces" has {len(spaces)} values for {len(words)} words', where=where)
-            doc = Doc(nlp.vocab, words, [bool(s) for s in spaces] if spaces is not None else None)
+            doc = Doc(nlp.vocab, words, spaces)
         elif isinstance(record.get("text"), str):
             doc = nlp.make_doc(record["text"])
         else:
             raise CorpusError('expected a "text" string or a "words" list', where=where)
+        if not doc.text.strip():
+            raise CorpusError("empty text (no tokens, or only whitespace)", where=where)
         for key, name in (("tags", "tag"), ("pos", "pos"), ("lemmas", "lemma")):
             values = record.get(key)
             if values is not None:
@@ -45,7 +53,10 @@ def read_annotated_jsonl(path: Path, nlp) -> Iterator[Tuple[Doc, str]]:
         if "cats" in record:
             doc.cats = read_cats(record["cats"], where)
         if "spans" in record:
-            doc.spans.update(read_span_groups(doc, record["spans"], record.get("spans_key", "sc"), where))
+            spans_key = record.get("spans_key", "sc")
+            if not isinstance(spans_key, str) or not spans_key:
+                raise CorpusError(f'"spans_key" must be a non-empty string, got {spans_key!r}', where=where)
+            doc.spans.update(read_span_groups(doc, record["spans"], spans_key, where))
         yield doc, where
 
 
@@ -63,7 +74,7 @@ def read_cats(value: Any, where: str) -> Dict[str, float]:
     return cats
 
 
-def read_span_groups(doc: Doc, value: Any, default_key: Any, where: str) -> Dict[str, List[Span]]:
+def read_span_groups(doc: Doc, value: Any, default_key: str, where: str) -> Dict[str, List[Span]]:
     """Span groups from `[[start, end, label], …]` (under `default_key`) or `{key: [[…], …]}`."""
     groups = value if isinstance(value, dict) else {default_key: value}
     result: Dict[str, List[Span]] = {}
