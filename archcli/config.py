@@ -1,6 +1,7 @@
 """Loading, overriding, checking and resolving configs, with errors that name the key."""
 import difflib
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Union
 
@@ -23,8 +24,6 @@ def load_config(path: Union[str, Path], overrides: Optional[Dict[str, Any]] = No
     An override must name a setting the config has, counting the defaults the run fills in
     (training, pretraining and component factory defaults), as spaCy requires.
     """
-    import sys
-
     path_str = str(path)
     if path_str == "-":
         text = sys.stdin.read()
@@ -163,21 +162,37 @@ def resolve_block(block: Dict[str, Any], where: str, *, validate: bool = True) -
 def _user_mistake(err: Exception) -> bool:
     """Whether a TypeError/ValueError from building a block is the config's fault.
 
-    A TypeError raised where confection calls a function (bad or missing arguments, no archcli
-    frame below) is; so is a ValueError that archcli's own code raises to refuse a value. One
-    raised by a library that archcli's code called, or a TypeError inside archcli, is a bug.
+    Looking at the frames below the last confection frame (the functions the config called):
+    none means confection itself refused the call (bad or missing arguments: the config's
+    fault). A TypeError raised inside a called function is a bug. A ValueError is the config's
+    fault when the called code raised it itself to refuse a value, or when it comes from a
+    library function the config named directly; one that a library raised because archcli's
+    (or a plugin's) code called it wrongly is a bug, and keeps its traceback.
     """
     import traceback
 
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename != __file__]
-    ours = [f for f in frames if _is_archcli_file(f.filename)]
+    frames = traceback.extract_tb(err.__traceback__)
+    called = []
+    for frame in reversed(frames):
+        if _in_package(frame.filename, "confection"):
+            break
+        called.insert(0, frame)
+    if not called:
+        return True
     if isinstance(err, TypeError):
-        return not ours
-    return not ours or _is_archcli_file(frames[-1].filename)
+        return False
+    if all(_is_library(f.filename) for f in called):
+        return True
+    innermost = called[-1]
+    return not _is_library(innermost.filename) and (innermost.line or "").lstrip().startswith("raise ")
 
 
-def _is_archcli_file(filename: str) -> bool:
-    return str(Path(filename).resolve()).startswith(str(Path(__file__).resolve().parent) + os.sep)
+def _in_package(filename: str, package: str) -> bool:
+    return f"{os.sep}{package}{os.sep}" in filename
+
+
+def _is_library(filename: str) -> bool:
+    return "site-packages" in filename or "dist-packages" in filename or filename.startswith(sys.prefix + os.sep + "lib")
 
 
 def _validation_message(err: ConfigValidationError, prefix: str = "") -> str:

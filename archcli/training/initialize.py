@@ -3,7 +3,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..config import interpolate_config
-from ..errors import ArchcliError, ConfigError
+from ..errors import ConfigError
 from ..tokens.vectors import Vectors, read_word2vec_text
 from ..tokens.example import Example
 
@@ -25,6 +25,18 @@ def load_vectors_into(nlp, vectors_path) -> None:
         nlp.vocab.set_vectors(read_word2vec_text(path, nlp.vocab.strings))
 
 
+def dimension_mismatch(err: ValueError) -> bool:
+    """Whether thinc raised `err` for incompatible widths while inferring dimensions (a config
+    mistake, e.g. a listener's width that is not its tok2vec's), rather than a bug elsewhere."""
+    import traceback
+
+    import thinc
+
+    frames = traceback.extract_tb(err.__traceback__)
+    thinc_dir = str(Path(thinc.__file__).resolve().parent)
+    return bool(frames) and str(Path(frames[-1].filename).resolve()).startswith(thinc_dir) and "dimension" in str(err)
+
+
 def init_vocab_and_components(nlp, get_examples: Callable[[], Iterable[Example]]) -> None:
     config = interpolate_config(nlp.config)
     init_cfg = config.get("initialize", {}) or {}
@@ -37,11 +49,10 @@ def init_vocab_and_components(nlp, get_examples: Callable[[], Iterable[Example]]
             continue
         try:
             proc.initialize(get_examples, nlp=nlp, **dict(component_cfgs.get(name, {}) or {}))
-        except ArchcliError:
-            raise
         except ValueError as err:
-            # thinc reports incompatible widths as ValueErrors while inferring dimensions.
-            raise ConfigError(f"cannot initialise the model: {err}", where=f"components.{name}.model")
+            if not dimension_mismatch(err):
+                raise
+            raise ConfigError(f"cannot initialise the model: {err}", where=f"components.{name}.model") from None
     init_tok2vec = init_cfg.get("init_tok2vec")
     if init_tok2vec:
         from .init_tok2vec import load_pretrained_tok2vec

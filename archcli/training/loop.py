@@ -9,7 +9,6 @@ Settings are checked before any data is read or the output directory is touched.
 import math
 import os
 import random
-import re
 import shutil
 import sys
 import time
@@ -23,6 +22,7 @@ from wasabi import Printer
 from ..config import dot_to_object, interpolate_config, resolve_block
 from ..defaults import NLP_DEFAULTS, TRAINING_DEFAULTS, suggest, training_defaults
 from ..errors import ArchcliError, ConfigError, CorpusError, ModelDirError
+from ..fileio import backups_of, remove_stale_temporaries
 from ..language import Pipeline
 from ..pipeline.factories import FACTORIES
 from ..scoring import score_tokenization, weighted_score
@@ -217,8 +217,12 @@ def check_output_dir(path: Path) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise ModelDirError(f"cannot create the output directory: '{parent}' is a file", where=str(path))
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _writable(parent):
         raise ModelDirError(f"cannot write to '{parent}' (permission denied)", where=str(path))
+
+
+def _writable(directory: Path) -> bool:
+    return os.access(directory, os.W_OK | os.X_OK)
 
 
 def _make_output_dir(path: Path) -> None:
@@ -228,39 +232,18 @@ def _make_output_dir(path: Path) -> None:
         raise ModelDirError(f"cannot create the output directory: {err.strerror}", where=str(path)) from None
 
 
-_TEMPORARY = re.compile(r"^\.(model-[^/]+)\.(tmp|old)-(\d+)$")
-
-
 def clean_stale_temporaries(output_path: Path) -> None:
-    """Remove the `.model-*.tmp-PID` / `.model-*.old-PID` directories a killed run left.
-
-    A `.old-` copy whose model directory is gone (the run died between the two renames of a
-    save) is the last good model: it is renamed back into place rather than removed.
-    """
-    for entry in sorted(output_path.iterdir()):
-        found = _TEMPORARY.match(entry.name)
-        if not found or not entry.is_dir():
-            continue
-        name, kind, pid = found.group(1), found.group(2), int(found.group(3))
-        if pid == os.getpid() or _process_alive(pid):
-            continue
-        target = output_path / name
-        if kind == "old" and not target.exists():
-            os.replace(entry, target)
-        else:
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
+    """Remove the `.model-*.tmp-PID` directories a killed run left; a `.model-*.old-PID` backup
+    whose model directory is gone (the run died between the two renames of a save) is the
+    last good model, so it is renamed back into place."""
+    for name in ("model-best", "model-last"):
+        path = output_path / name
+        remove_stale_temporaries(path)
+        backups = backups_of(path, dead_only=True)
+        if backups and not path.exists():
+            os.replace(backups.pop(), path)
+        for stale in backups:
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _read_corpus(corpus: Callable, nlp: Pipeline, what: str, where: str, stdout: IO) -> List[Example]:
@@ -521,9 +504,7 @@ def _save(nlp: Pipeline, path: Path, info: Dict[str, Any], timings: Dict[str, An
                                    "overwritten. Lower training.optimizer.learn_rate")
         try:
             nlp.to_disk(path)
-        except OSError as err:
-            for tmp in path.parent.glob(f".{path.name}.tmp-{os.getpid()}"):
-                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError as err:  # the temporary directory is already removed (fileio.atomic_dir)
             raise ModelDirError(f"cannot save the model: {err.strerror or err}; the previous {path.name} is "
                                 "unchanged", where=str(path)) from None
 

@@ -26,6 +26,7 @@ from ..fileio import write_bytes_atomic
 from ..ml.pretrain import get_loss
 from ..tokens import Doc
 from .init_tok2vec import get_tok2vec_ref, load_weights
+from .initialize import dimension_mismatch
 
 PRETRAINING_BLOCK = """
 [pretraining]
@@ -183,6 +184,7 @@ def pretrain(
     words_per_epoch: Optional[int] = None
     try:
         for epoch in range(epoch_resume, max_epochs):
+            epoch_start = time.perf_counter()
             bar = tqdm.tqdm(total=words_per_epoch, unit="w", leave=False, file=stderr, disable=True if silent else None,
                             desc=f"Epoch {epoch}")
             try:
@@ -205,6 +207,10 @@ def pretrain(
             words_per_epoch = tracker.words_this_epoch
             if tracker.pending():
                 write(table_row(tracker.row(), widths=widths, aligns=aligns))
+            epoch_seconds = time.perf_counter() - epoch_start
+            left = max_epochs - epoch - 1
+            msg.text(f"Epoch {epoch}: {words_per_epoch} words in {epoch_seconds:.1f}s"
+                     + (f"; {left} epoch(s) left, ETA {_duration(left * epoch_seconds)}" if left else ""))
             if not n_save_epoch or epoch % n_save_epoch == 0 or epoch == max_epochs - 1:
                 save(epoch)
             tracker.end_epoch()
@@ -229,9 +235,9 @@ def create_pretraining_model(nlp, P: Dict[str, Any], sample: List[Doc]) -> Model
     tok2vec = get_tok2vec_ref(nlp, component, layer)
     try:
         tok2vec.initialize(X=sample)
-    except ArchcliError:
-        raise
-    except Exception as err:
+    except ValueError as err:
+        if not dimension_mismatch(err):
+            raise
         raise ConfigError(f"could not initialise the tok2vec layer of component '{component}'"
                           + (f", layer '{layer}'" if layer else "") + f": {err}", where="pretraining.layer")
     model = P["objective"](nlp.vocab, tok2vec)
@@ -327,6 +333,14 @@ def append_log(path: Path, record: Dict[str, Any]) -> None:
         lines = [line for line in path.read_text(encoding="utf8").splitlines() if _is_json(line)]
     lines.append(srsly.json_dumps(record))
     write_bytes_atomic(path, ("\n".join(lines) + "\n").encode("utf8"))
+
+
+def _duration(seconds: float) -> str:
+    """'1:02:03' (h:mm:ss), or '2d 1:02:03' past a day."""
+    seconds = int(round(seconds))
+    days, rest = divmod(seconds, 86400)
+    text = f"{rest // 3600}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}d {text}" if days else text
 
 
 def _finite(value: float) -> Optional[float]:

@@ -1,0 +1,280 @@
+"""Training faults a new user meets: the last model, runaway training, bad values, bad output
+paths, full disks, killed runs, data without the annotation a component is scored on, and bugs
+that must keep their tracebacks. Each CLI case checks the exit code, one message naming the
+key or file, no traceback, and that the previous run's files are untouched."""
+import errno
+import json
+import os
+from pathlib import Path
+
+import numpy
+import pytest
+from thinc.api import Config
+from typer.testing import CliRunner
+
+from archcli.cli import app
+from archcli.config import resolve_block
+from archcli.errors import ArchcliError, ConfigError
+from archcli.registry import registry
+
+from .conftest import SAMPLES
+from .util import TAGGER_CFG
+
+REPO = Path(__file__).resolve().parent.parent
+TRAIN = SAMPLES / "conllu" / "train.conllu"
+DEV = SAMPLES / "conllu" / "dev.conllu"
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_user_error(result, *needles):
+    assert result.exit_code == 1, result.output + repr(result.exception)
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    for needle in needles:
+        assert needle in text, result.output
+
+
+def train(out, *extra):
+    return run("train", TAGGER_CFG, "--output", out, "--paths.train", TRAIN, "--paths.dev", DEV, *extra)
+
+
+@pytest.fixture(scope="module")
+def previous_run(tmp_path_factory):
+    """A finished short run: model-best, model-last and training_log.jsonl."""
+    out = tmp_path_factory.mktemp("previous") / "out"
+    result = train(out, "--training.max_steps", "4", "--training.eval_frequency", "2")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def snapshot(out: Path):
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def copy_run(previous_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(previous_run, out)
+    return out
+
+
+# --- item 3: model-last is the last model -------------------------------------------------------
+
+def test_model_last_is_saved_at_the_last_step_whatever_eval_frequency(tmp_path):
+    out = tmp_path / "out"
+    result = run("train", REPO / "configs" / "pretrain_characters.cfg", "--output", out,
+                 "--training.max_steps", "5", "--paths.train", TRAIN, "--paths.dev", DEV)
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "model-last" / "meta.json").read_text())
+    assert meta["training"]["step"] == 5
+    log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [0, 5]
+
+
+# --- item 12: runaway training -------------------------------------------------------------------
+
+def test_diverging_training_stops_and_keeps_finite_models(previous_run, tmp_path):
+    from archcli.language import load
+    from archcli.training.loop import nonfinite_weights
+
+    out = copy_run(previous_run, tmp_path)
+    result = train(out, "--training.optimizer.learn_rate", "1e6", "--training.max_steps", "40",
+                   "--training.eval_frequency", "10")
+    assert_user_error(result, "step", "diverged", "learn_rate")
+    assert "component '" in result.output
+    for name in ("model-last", "model-best"):
+        assert nonfinite_weights(load(out / name)) is None
+
+
+def test_evaluate_refuses_a_model_with_nan_weights(previous_run, tmp_path):
+    from archcli.language import load
+
+    nlp = load(previous_run / "model-last")
+    model = nlp.get_pipe("tagger").model
+    node = next(n for n in model.walk() if n.has_param("W"))
+    W = node.get_param("W").copy()
+    W[0, 0] = numpy.nan
+    node.set_param("W", W)
+    nlp.to_disk(tmp_path / "nan-model")
+    result = run("evaluate", tmp_path / "nan-model", DEV)
+    assert_user_error(result, "non-finite", "tagger")
+
+
+# --- item 15: values checked before data or the output directory --------------------------------
+
+@pytest.mark.parametrize("key,value", [
+    ("training.max_steps", "abc"), ("training.patience", "abc"), ("training.eval_frequency", "0"),
+    ("training.dropout", "1.5"), ("training.dropout", "abc"), ("nlp.batch_size", "0"), ("nlp.batch_size", "abc"),
+    ("training.accumulate_gradient", "0"), ("system.seed", "abc"), ("training.batcher.size.start", "0"),
+])
+def test_bad_training_values_fail_before_reading_data(previous_run, tmp_path, key, value):
+    out = copy_run(previous_run, tmp_path)
+    before = snapshot(out)
+    result = train(out, f"--{key}", value)
+    shown = "training.seed" if key == "system.seed" else key
+    assert_user_error(result, shown)
+    assert "Reading training corpus" not in result.output
+    assert snapshot(out) == before
+
+
+def test_unknown_training_key_in_the_file_is_refused(tmp_path):
+    text = TAGGER_CFG.read_text().replace("max_steps = 20000", "max_step = 5")
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text(text)
+    result = run("train", cfg, "--output", tmp_path / "out")
+    assert_user_error(result, "training.max_step", "max_steps")
+
+
+# --- item 16: output paths ------------------------------------------------------------------------
+
+def test_output_that_is_a_file(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert_user_error(train(target, "--training.max_steps", "1"), str(target), "file")
+    assert_user_error(train(target / "sub", "--training.max_steps", "1"), "is a file")
+    assert target.read_text() == "x"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to a read-only directory")
+def test_output_in_unwritable_directory(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert_user_error(train(locked / "out", "--training.max_steps", "1"), "permission denied")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_output_permission_check(tmp_path, monkeypatch):
+    import archcli.training.loop as loop
+
+    monkeypatch.setattr(loop, "_writable", lambda directory: False)
+    assert_user_error(train(tmp_path / "out", "--training.max_steps", "1"), "permission denied")
+    assert not (tmp_path / "out").exists()
+
+
+def test_full_disk_during_save_is_one_message_and_keeps_the_last_model(previous_run, tmp_path, monkeypatch):
+    from archcli.pipeline.base import TrainablePipe
+
+    out = copy_run(previous_run, tmp_path)
+    before = {k: v for k, v in snapshot(out).items() if k.startswith("model-")}
+
+    def full(self, path):
+        Path(path).mkdir(parents=True, exist_ok=True)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(TrainablePipe, "to_disk", full)
+    result = train(out, "--training.max_steps", "2")
+    assert_user_error(result, "No space left on device", "model-")
+    assert not [p.name for p in out.iterdir() if ".tmp-" in p.name]
+    assert {k: v for k, v in snapshot(out).items() if k.startswith("model-")} == before
+
+
+def test_new_run_cleans_temporaries_of_a_killed_one(previous_run, tmp_path):
+    from archcli.training.loop import clean_stale_temporaries
+
+    out = copy_run(previous_run, tmp_path)
+    dead = 2 ** 22 + 12345  # above the default pid_max: never a live process
+    (out / f".model-last.tmp-{dead}").mkdir()
+    (out / f".model-last.tmp-{dead}" / "half").write_text("x")
+    best = snapshot(out / "model-best")
+    os.replace(out / "model-best", out / f".model-best.old-{dead}")  # killed between the renames
+    clean_stale_temporaries(out)
+    assert sorted(p.name for p in out.iterdir()) == ["model-best", "model-last", "training_log.jsonl"]
+    assert snapshot(out / "model-best") == best
+
+
+# --- item 18: runs that cannot mean anything ----------------------------------------------------
+
+def _strip_tags(src: Path, dest: Path) -> Path:
+    lines = []
+    for line in src.read_text(encoding="utf8").splitlines():
+        cols = line.split("\t")
+        if len(cols) == 10:
+            cols[3] = cols[4] = "_"
+        lines.append("\t".join(cols))
+    dest.write_text("\n".join(lines) + "\n", encoding="utf8")
+    return dest
+
+
+def test_dev_set_without_tags_warns(tmp_path):
+    dev = _strip_tags(DEV, tmp_path / "dev.conllu")
+    result = run("train", TAGGER_CFG, "--paths.train", TRAIN, "--paths.dev", dev, "--training.max_steps", "1")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "has no tag annotation, which 'tagger' is scored on" in text
+
+
+def test_score_weight_naming_no_score_is_refused_with_suggestion(tmp_path):
+    result = train(tmp_path / "out", "--training.score_weights.tag_accc", "1.0")
+    assert_user_error(result, "training.score_weights.tag_accc", "tag_acc'?")
+    assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_on_data_without_the_annotation_fails(previous_run, tmp_path):
+    dev = _strip_tags(DEV, tmp_path / "dev.conllu")
+    assert_user_error(run("evaluate", previous_run / "model-last", dev), "no tag annotation", str(dev))
+
+
+def test_corpus_loading_is_reported(tmp_path):
+    result = train(tmp_path / "out", "--training.max_steps", "0", "--training.max_epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert "Reading training corpus" in result.output and "examples" in result.output
+
+
+# --- item 6: bugs keep their tracebacks ---------------------------------------------------------
+
+@registry.misc("test_faults.buggy.v1")
+def _buggy(width: int = 3):
+    return None + width  # a bug inside archcli-side code: TypeError raised inside
+
+
+@registry.misc("test_faults.numpy_bug.v1")
+def _numpy_bug(width: int = 3):
+    return numpy.zeros((2, 2)).reshape(width)  # ValueError from a library archcli calls
+
+
+@registry.misc("test_faults.refuses.v1")
+def _refuses(width: int = 3):
+    if width <= 0:
+        raise ValueError(f"width must be positive, not {width}")
+    return width
+
+
+def test_bug_inside_a_registered_function_keeps_its_traceback():
+    with pytest.raises(TypeError):
+        resolve_block({"x": {"@misc": "test_faults.buggy.v1"}}, "components.x", validate=False)
+    with pytest.raises(ValueError) as info:
+        resolve_block({"x": {"@misc": "test_faults.numpy_bug.v1"}}, "components.x", validate=False)
+    assert not isinstance(info.value, ArchcliError)
+
+
+def test_user_mistakes_while_building_a_block_are_config_errors():
+    with pytest.raises(ConfigError, match="components.x"):
+        resolve_block({"x": {"@misc": "test_faults.refuses.v1", "nosuch": 1}}, "components.x", validate=False)
+    with pytest.raises(ConfigError, match="width must be positive"):
+        resolve_block({"x": {"@misc": "test_faults.refuses.v1", "width": 0}}, "components.x")
+
+
+def test_initialize_keeps_tracebacks_of_bugs(monkeypatch):
+    from archcli.pipeline.tok2vec import Tok2Vec
+    from archcli.training.initialize import init_vocab_and_components
+    from archcli.language import Pipeline
+
+    config = Config().from_disk(TAGGER_CFG)
+    nlp = Pipeline.from_config(config)
+
+    def broken(self, get_examples, **kwargs):
+        raise ValueError("a bug in archcli")
+
+    monkeypatch.setattr(Tok2Vec, "initialize", broken)
+    with pytest.raises(ValueError, match="a bug in archcli") as info:
+        init_vocab_and_components(nlp, lambda: [])
+    assert not isinstance(info.value, ArchcliError)
