@@ -7,6 +7,7 @@ import srsly
 from thinc.api import Model, Optimizer, set_dropout_rate
 
 from ..errors import ArchcliError, ConfigError, ModelDirError
+from ..fileio import read_json
 from ..tokens import Doc
 from ..tokens.example import Example
 
@@ -105,7 +106,7 @@ class TrainablePipe(Pipe):
         if not (path / "model").exists():
             raise ModelDirError(f"component '{self.name}' has no weights file", where=str(path / "model"))
         if (path / "cfg").exists():
-            self.cfg.update(srsly.read_json(path / "cfg"))
+            self.cfg.update(read_json(path / "cfg", error=ModelDirError))
             self._after_cfg_loaded()
         try:
             self.model.from_bytes((path / "model").read_bytes())
