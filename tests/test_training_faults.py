@@ -116,7 +116,7 @@ def test_evaluate_refuses_a_model_with_nan_weights(previous_run, tmp_path):
 def test_bad_training_values_fail_before_reading_data(previous_run, tmp_path, key, value):
     out = copy_run(previous_run, tmp_path)
     before = snapshot(out)
-    result = train(out, f"--{key}", value)
+    result = train(out, "--training.max_steps", "2", f"--{key}", value)
     shown = "training.seed" if key == "system.seed" else key
     assert_user_error(result, shown)
     assert "Reading training corpus" not in result.output
@@ -127,7 +127,7 @@ def test_unknown_training_key_in_the_file_is_refused(tmp_path):
     text = TAGGER_CFG.read_text().replace("max_steps = 20000", "max_step = 5")
     cfg = tmp_path / "bad.cfg"
     cfg.write_text(text)
-    result = run("train", cfg, "--output", tmp_path / "out")
+    result = run("train", cfg, "--output", tmp_path / "out", "--training.max_steps", "2")
     assert_user_error(result, "training.max_step", "max_steps")
 
 
@@ -213,7 +213,7 @@ def test_dev_set_without_tags_warns(tmp_path):
 
 
 def test_score_weight_naming_no_score_is_refused_with_suggestion(tmp_path):
-    result = train(tmp_path / "out", "--training.score_weights.tag_accc", "1.0")
+    result = train(tmp_path / "out", "--training.max_steps", "2", "--training.score_weights.tag_accc", "1.0")
     assert_user_error(result, "training.score_weights.tag_accc", "tag_acc'?")
     assert not (tmp_path / "out").exists()
 
@@ -278,3 +278,33 @@ def test_initialize_keeps_tracebacks_of_bugs(monkeypatch):
     with pytest.raises(ValueError, match="a bug in archcli") as info:
         init_vocab_and_components(nlp, lambda: [])
     assert not isinstance(info.value, ArchcliError)
+
+
+# --- item 10: progress between evaluation rows ---------------------------------------------------
+
+def test_shipped_configs_turn_the_progress_bar_on():
+    for path in sorted((REPO / "configs").glob("*.cfg")):
+        assert Config().from_disk(path, interpolate=False)["training"]["logger"]["progress_bar"] is True, path
+
+
+def test_console_logger_draws_a_progress_bar_on_a_terminal():
+    import io
+
+    from archcli.training.loggers import console_logger
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    class FakePipeline:
+        meta = {"score_weights": {"tag_acc": 1.0}}
+        pipeline = []
+
+    stdout, stderr = io.StringIO(), Terminal()
+    log_step, finalize = console_logger(progress_bar=True)(FakePipeline(), stdout, stderr)
+    for step in range(5):
+        log_step({"epoch": 0, "step": step, "score": None if step % 4 else 0.5, "other_scores": {"tag_acc": 0.5},
+                  "losses": {}, "eval_frequency": 4})
+    finalize()
+    assert "Epoch 1" in stderr.getvalue() and "3/4" in stderr.getvalue()
+    assert stdout.getvalue().count("50.00") == 2
