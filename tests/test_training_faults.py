@@ -306,5 +306,5 @@ def test_console_logger_draws_a_progress_bar_on_a_terminal():
         log_step({"epoch": 0, "step": step, "score": None if step % 4 else 0.5, "other_scores": {"tag_acc": 0.5},
                   "losses": {}, "eval_frequency": 4})
     finalize()
-    assert "Epoch 1" in stderr.getvalue() and "3/4" in stderr.getvalue()
+    assert "Epoch 1" in stderr.getvalue() and "/4 " in stderr.getvalue()
     assert stdout.getvalue().count("50.00") == 2
