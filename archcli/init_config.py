@@ -1,160 +1,64 @@
-"""Generate a complete, trainable config for a list of components, as `spacy init config` does."""
-from typing import Dict, List, Optional
+"""Generate a complete, trainable config for a list of components, as `spacy init config` does.
+
+Nothing here is a default of its own: each component's block is its factory's default config
+(`FACTORIES[name].default_config`) with the tok2vec that `--optimize` picks (a listener of a
+shared tok2vec, or an inline one); [training], [nlp], [corpora] and [initialize] come from
+archcli.defaults; the score weights are the factories' defaults.
+"""
+import copy
+from typing import Any, Dict, List, Optional
 
 from thinc.api import Config
 
+from .defaults import (CORPUS_READER_DEFAULTS, INITIALIZE_DEFAULTS, NLP_DEFAULTS, SYSTEM_DEFAULTS, TRAINING_DEFAULTS,
+                       defaults, render_sections)
 from .errors import ArchcliError
 
 SUPPORTED = ("tok2vec", "tagger", "parser", "ner", "textcat", "textcat_multilabel", "spancat")
-
-# Component blocks: each takes the tok2vec sub-block (a listener or an inline model) as text.
-COMPONENT_TEMPLATES: Dict[str, str] = {
-    "tagger": """
-[components.tagger]
-factory = "tagger"
-label_smoothing = 0.0
-neg_prefix = "!"
-overwrite = false
-scorer = {{"@scorers":"spacy.tagger_scorer.v1"}}
-
-[components.tagger.model]
-@architectures = "spacy.Tagger.v2"
-nO = null
-normalize = false
-
-{tok2vec}
-""",
-}
-COMPONENT_TEMPLATES["parser"] = """
-[components.parser]
-factory = "parser"
-learn_tokens = false
-min_action_freq = 30
-moves = null
-scorer = {{"@scorers":"spacy.parser_scorer.v1"}}
-update_with_oracle_cut_size = 100
-
-[components.parser.model]
-@architectures = "spacy.TransitionBasedParser.v2"
-state_type = "parser"
-extra_state_tokens = false
-hidden_width = 128
-maxout_pieces = 3
-use_upper = true
-nO = null
-
-{tok2vec}
-"""
-COMPONENT_TEMPLATES["ner"] = """
-[components.ner]
-factory = "ner"
-incorrect_spans_key = null
-moves = null
-scorer = {{"@scorers":"spacy.ner_scorer.v1"}}
-update_with_oracle_cut_size = 100
-
-[components.ner.model]
-@architectures = "spacy.TransitionBasedParser.v2"
-state_type = "ner"
-extra_state_tokens = false
-hidden_width = 64
-maxout_pieces = 2
-use_upper = true
-nO = null
-
-{tok2vec}
-"""
-BOW_TEMPLATES: Dict[str, str] = {}
-_TEXTCAT_HEAD = """
-[components.{name}]
-factory = "{name}"
-scorer = {{{{"@scorers":"{scorer}"}}}}
-threshold = {threshold}
-"""
-_BOW = """
-@architectures = "spacy.TextCatBOW.v2"
-exclusive_classes = {exclusive}
-ngram_size = 1
-no_output_layer = false
-nO = null
-"""
-for _name, _scorer, _threshold, _exclusive in (("textcat", "spacy.textcat_scorer.v2", "0.0", "true"),
-                                               ("textcat_multilabel", "spacy.textcat_multilabel_scorer.v2", "0.5", "false")):
-    _head_text = _TEXTCAT_HEAD.format(name=_name, scorer=_scorer, threshold=_threshold)
-    _bow_text = _BOW.format(exclusive=_exclusive)
-    # accuracy: spaCy's ensemble of the BOW model and an attention-pooled tok2vec.
-    COMPONENT_TEMPLATES[_name] = (
-        _head_text + f"\n[components.{_name}.model]\n@architectures = \"spacy.TextCatEnsemble.v2\"\nnO = null\n"
-        + f"\n[components.{_name}.model.linear_model]" + _bow_text + "\n{tok2vec}\n"
-    )
-    # efficiency: the BOW model alone, which needs no tok2vec.
-    BOW_TEMPLATES[_name] = _head_text + f"\n[components.{_name}.model]" + _bow_text
-COMPONENT_TEMPLATES["spancat"] = """
-[components.spancat]
-factory = "spancat"
-max_positive = null
-scorer = {{"@scorers":"spacy.spancat_scorer.v1"}}
-spans_key = "sc"
-threshold = 0.5
-
-[components.spancat.model]
-@architectures = "spacy.SpanCategorizer.v1"
-
-[components.spancat.model.reducer]
-@layers = "spacy.mean_max_reducer.v1"
-hidden_size = 128
-
-[components.spancat.model.scorer]
-@layers = "spacy.LinearLogistic.v1"
-nO = null
-nI = null
-
-{tok2vec}
-
-[components.spancat.suggester]
-@misc = "spacy.ngram_suggester.v1"
-sizes = [1,2,3]
-"""
-SCORE_WEIGHTS: Dict[str, Dict[str, float]] = {
-    "textcat": {"cats_score": 1.0},
-    "textcat_multilabel": {"cats_score": 1.0},
-    "spancat": {"spans_sc_f": 1.0, "spans_sc_p": 0.0, "spans_sc_r": 0.0},
-    "tagger": {"tag_acc": 1.0},
-    "parser": {"dep_uas": 0.5, "dep_las": 0.5, "sents_f": 0.0},
-    "ner": {"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0},
-}
+# As spaCy's quickstart chooses: with --optimize efficiency a textcat is its BOW model alone.
+BOW_ONLY = ("textcat", "textcat_multilabel")
 
 
-def _tok2vec_block(section: str, optimize: str, vectors: bool) -> str:
+def _inline_tok2vec(section: str, optimize: str, vectors: bool) -> Dict[str, Any]:
+    """The Tok2Vec.v2 block spaCy's quickstart writes at `[section]` for efficiency / accuracy."""
     width, depth = (96, 4) if optimize == "efficiency" else (256, 8)
-    rows = "[5000,1000,2500,2500]" if optimize == "efficiency" else "[5000,2500,2500,2500]"
-    return f"""
-[{section}]
-@architectures = "spacy.Tok2Vec.v2"
-
-[{section}.embed]
-@architectures = "spacy.MultiHashEmbed.v2"
-width = ${{{section}.encode.width}}
-attrs = ["NORM","PREFIX","SUFFIX","SHAPE"]
-rows = {rows}
-include_static_vectors = {str(vectors).lower()}
-
-[{section}.encode]
-@architectures = "spacy.MaxoutWindowEncoder.v2"
-width = {width}
-depth = {depth}
-window_size = 1
-maxout_pieces = 3
-"""
+    rows = [5000, 1000, 2500, 2500] if optimize == "efficiency" else [5000, 2500, 2500, 2500]
+    return {
+        "@architectures": "spacy.Tok2Vec.v2",
+        "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": f"${{{section}.encode.width}}",
+                  "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"], "rows": rows, "include_static_vectors": vectors},
+        "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": width, "depth": depth,
+                   "window_size": 1, "maxout_pieces": 3},
+    }
 
 
-def _listener_block(section: str) -> str:
-    return f"""
-[{section}]
-@architectures = "spacy.Tok2VecListener.v1"
-width = ${{components.tok2vec.model.encode.width}}
-upstream = "*"
-"""
+LISTENER = {"@architectures": "spacy.Tok2VecListener.v1", "width": "${components.tok2vec.model.encode.width}",
+            "upstream": "*"}
+
+
+def component_block(name: str, tok2vec: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """`[components.NAME]`: the factory's defaults, with `tok2vec` in its model (None: the
+    BOW-only textcat model, which has none)."""
+    from . import pipeline  # noqa: F401  (registers the built-in factories)
+    from .pipeline.factories import FACTORIES
+
+    default = copy.deepcopy(dict(FACTORIES[name].default_config))
+    block: Dict[str, Any] = {"factory": name}
+    block.update({k: v for k, v in default.items() if not isinstance(v, dict) or _inline(v)})
+    for key, value in default.items():
+        if isinstance(value, dict) and not _inline(value):
+            block[key] = value
+    if "model" in block:
+        model = block["model"]
+        if tok2vec is None:
+            block["model"] = model["linear_model"]
+        elif "tok2vec" in model:
+            model["tok2vec"] = tok2vec
+    return block
+
+
+def _inline(value: Dict[str, Any]) -> bool:
+    return len(value) == 1 and str(next(iter(value))).startswith("@")
 
 
 def init_config(pipeline: List[str], **options) -> Config:
@@ -186,28 +90,25 @@ def init_config_text(
         raise ArchcliError("--pipeline needs at least one component")
     use_vectors = bool(vectors) and optimize == "accuracy"
     tasks = [name for name in pipeline if name != "tok2vec"]
-    # As spaCy chooses: with --optimize efficiency a textcat is the BOW model, which needs no tok2vec.
-    featureless = [name for name in tasks if name in BOW_TEMPLATES and optimize == "efficiency"]
+    featureless = [name for name in tasks if name in BOW_ONLY and optimize == "efficiency"]
     featured = [name for name in tasks if name not in featureless]
     shared = "tok2vec" in pipeline or len(featured) > 1
     names = (["tok2vec"] if shared else []) + tasks
-    parts = [_head(names, lang, gpu, vectors)]
+    components: Dict[str, Any] = {}
     if shared:
-        parts.append('\n[components.tok2vec]\nfactory = "tok2vec"\n')
-        parts.append(_tok2vec_block("components.tok2vec.model", optimize, use_vectors))
+        components["tok2vec"] = {"factory": "tok2vec",
+                                 "model": _inline_tok2vec("components.tok2vec.model", optimize, use_vectors)}
     for name in tasks:
         if name in featureless:
-            parts.append(BOW_TEMPLATES[name].format(tok2vec=""))
-            continue
-        section = f"components.{name}.model.tok2vec"
-        t2v = _listener_block(section) if shared else _tok2vec_block(section, optimize, use_vectors)
-        parts.append(COMPONENT_TEMPLATES[name].format(tok2vec=t2v))
-    weights: Dict[str, float] = {}
-    for name in tasks:
-        for key, value in SCORE_WEIGHTS.get(name, {}).items():
-            # Each component weighs the same in the final score, as spaCy's init config does.
-            weights[key] = round(value / len(tasks), 2)
-    parts.append(_tail(gpu, weights))
+            tok2vec = None
+        elif shared:
+            tok2vec = dict(LISTENER)
+        else:
+            tok2vec = _inline_tok2vec(f"components.{name}.model.tok2vec", optimize, use_vectors)
+        components[name] = component_block(name, tok2vec)
+    weights = _score_weights(tasks)
+    parts = [render_sections(_head(names, lang, gpu, vectors)), "\n[components]\n",
+             render_sections(components, prefix="components"), render_sections(_tail(gpu, weights))]
     text = "\n".join(parts)
     if pretraining:
         from .training.pretraining import add_pretraining_block
@@ -220,114 +121,36 @@ def init_config_text(
     return text
 
 
-def _head(names: List[str], lang: str, gpu: bool, vectors: Optional[str]) -> str:
-    pipeline = "[" + ",".join(f'"{n}"' for n in names) + "]"
-    vectors_value = f'"{vectors}"' if vectors else "null"
-    return f"""
-[paths]
-train = null
-dev = null
-vectors = {vectors_value}
-init_tok2vec = null
+def _score_weights(tasks: List[str]) -> Dict[str, float]:
+    """The factories' default weights (those that count), each component weighing the same in
+    the final score, as spaCy's init config writes them."""
+    from .pipeline.factories import FACTORIES
 
-[system]
-gpu_allocator = {'"pytorch"' if gpu else "null"}
-seed = 0
-
-[nlp]
-lang = "{lang}"
-pipeline = {pipeline}
-batch_size = {128 if gpu else 1000}
-disabled = []
-before_creation = null
-after_creation = null
-after_pipeline_creation = null
-tokenizer = {{"@tokenizers":"spacy.Tokenizer.v1"}}
-vectors = {{"@vectors":"spacy.Vectors.v1"}}
-
-[components]
-"""
+    weights: Dict[str, float] = {}
+    for name in tasks:
+        for key, value in FACTORIES[name].default_score_weights.items():
+            if value is not None:
+                weights[key] = round(value / len(tasks), 2)
+    return weights
 
 
-def _tail(gpu: bool, weights: Dict[str, float]) -> str:
-    weight_lines = "\n".join(f"{k} = {v}" for k, v in weights.items())
-    return f"""
-[corpora]
+def _head(names: List[str], lang: str, gpu: bool, vectors: Optional[str]) -> Dict[str, Any]:
+    return {
+        "paths": {"train": None, "dev": None, "vectors": vectors, "init_tok2vec": None},
+        "system": defaults(SYSTEM_DEFAULTS, gpu_allocator="pytorch" if gpu else None),
+        "nlp": defaults(NLP_DEFAULTS, lang=lang, pipeline=names, batch_size=128 if gpu else 1000),
+    }
 
-[corpora.train]
-@readers = "spacy.Corpus.v1"
-path = ${{paths.train}}
-max_length = 0
-gold_preproc = false
-limit = 0
-augmenter = null
 
-[corpora.dev]
-@readers = "spacy.Corpus.v1"
-path = ${{paths.dev}}
-max_length = 0
-gold_preproc = false
-limit = 0
-augmenter = null
-
-[training]
-dev_corpus = "corpora.dev"
-train_corpus = "corpora.train"
-seed = ${{system.seed}}
-gpu_allocator = ${{system.gpu_allocator}}
-dropout = 0.1
-accumulate_gradient = 1
-patience = 1600
-max_epochs = 0
-max_steps = 20000
-eval_frequency = 200
-frozen_components = []
-annotating_components = []
-before_to_disk = null
-before_update = null
-
-[training.batcher]
-@batchers = "spacy.batch_by_words.v1"
-discard_oversize = false
-tolerance = 0.2
-get_length = null
-
-[training.batcher.size]
-@schedules = "compounding.v1"
-start = 100
-stop = {2000 if gpu else 1000}
-compound = 1.001
-t = 0.0
-
-[training.logger]
-@loggers = "spacy.ConsoleLogger.v1"
-progress_bar = true
-
-[training.optimizer]
-@optimizers = "Adam.v1"
-beta1 = 0.9
-beta2 = 0.999
-L2_is_weight_decay = true
-L2 = 0.01
-grad_clip = 1.0
-use_averages = false
-eps = 0.00000001
-learn_rate = 0.001
-
-[training.score_weights]
-{weight_lines}
-
-[pretraining]
-
-[initialize]
-vectors = ${{paths.vectors}}
-init_tok2vec = ${{paths.init_tok2vec}}
-vocab_data = null
-lookups = null
-before_init = null
-after_init = null
-
-[initialize.components]
-
-[initialize.tokenizer]
-"""
+def _tail(gpu: bool, weights: Dict[str, float]) -> Dict[str, Any]:
+    training = defaults(TRAINING_DEFAULTS, seed="${system.seed}", gpu_allocator="${system.gpu_allocator}",
+                        score_weights=weights)
+    training["batcher"]["size"]["stop"] = 2000 if gpu else 1000
+    training["logger"]["progress_bar"] = True
+    return {
+        "corpora": {"train": defaults(CORPUS_READER_DEFAULTS, path="${paths.train}"),
+                    "dev": defaults(CORPUS_READER_DEFAULTS, path="${paths.dev}")},
+        "training": training,
+        "pretraining": {},
+        "initialize": defaults(INITIALIZE_DEFAULTS, vectors="${paths.vectors}", init_tok2vec="${paths.init_tok2vec}"),
+    }

@@ -21,6 +21,8 @@ from wasabi import Printer
 from wasabi import row as table_row
 
 from ..config import dot_to_object, interpolate_config, resolve_block
+from ..defaults import (PRETRAIN_CORPUS_DEFAULTS, PRETRAINING_DEFAULTS, default_pretraining_config, defaults,
+                        render_sections)
 from ..errors import ArchcliError, ConfigError, CorpusError
 from ..fileio import write_bytes_atomic
 from ..ml.pretrain import get_loss
@@ -28,59 +30,9 @@ from ..tokens import Doc
 from .init_tok2vec import get_tok2vec_ref, load_weights
 from .initialize import dimension_mismatch
 
-PRETRAINING_BLOCK = """
-[pretraining]
-max_epochs = 1000
-dropout = 0.2
-n_save_every = null
-n_save_epoch = null
-component = "{component}"
-layer = "{layer}"
-corpus = "corpora.pretrain"
-
-[pretraining.batcher]
-@batchers = "spacy.batch_by_words.v1"
-size = 3000
-discard_oversize = false
-tolerance = 0.2
-get_length = null
-
-[pretraining.objective]
-@architectures = "spacy.PretrainCharacters.v1"
-maxout_pieces = 3
-hidden_size = 300
-n_characters = 4
-
-[pretraining.optimizer]
-@optimizers = "Adam.v1"
-beta1 = 0.9
-beta2 = 0.999
-L2_is_weight_decay = true
-L2 = 0.01
-grad_clip = 1.0
-use_averages = true
-eps = 0.00000001
-learn_rate = 0.001
-"""
-PRETRAIN_CORPUS_BLOCK = """
-[corpora.pretrain]
-@readers = "spacy.JsonlCorpus.v1"
-path = ${paths.raw_text}
-min_length = 5
-max_length = 500
-limit = 0
-"""
-# spaCy's default_config_pretraining.cfg: what `spacy init config --pretraining` merges in.
-DEFAULT_PRETRAINING_CONFIG = ("[paths]\nraw_text = null\n" + PRETRAINING_BLOCK.format(component="tok2vec", layer="")
-                              + "\n[corpora]\n" + PRETRAIN_CORPUS_BLOCK)
-PRETRAINING_KEYS = ("max_epochs", "dropout", "n_save_every", "n_save_epoch", "component", "layer", "corpus",
-                    "batcher", "objective", "optimizer")
+PRETRAINING_KEYS = tuple(PRETRAINING_DEFAULTS)
 LOG_EVERY_WORDS = 10000
 _EPOCH_FILE = re.compile(r"model(\d+)\.bin$")
-
-
-def default_pretraining_config() -> Config:
-    return Config().from_str(DEFAULT_PRETRAINING_CONFIG, interpolate=False)
 
 
 def with_pretraining_defaults(config: Config) -> Config:
@@ -90,13 +42,13 @@ def with_pretraining_defaults(config: Config) -> Config:
 
 def add_pretraining_block(text: str, *, component: str = "tok2vec", layer: str = "") -> str:
     """Config text (as init-config writes it) with paths.raw_text, corpora.pretrain and [pretraining]."""
-    block = PRETRAINING_BLOCK.format(component=component, layer=layer).strip() + "\n"
+    block = render_sections({"pretraining": defaults(PRETRAINING_DEFAULTS, component=component, layer=layer)})
     if re.search(r"^\[pretraining\]\s*$", text, flags=re.M):
         text = re.sub(r"^\[pretraining\]\s*\n(?=\[|\Z)", lambda m: block + "\n", text, count=1, flags=re.M)
     else:
         text = text.rstrip("\n") + "\n\n" + block
     text = re.sub(r"^\[paths\]\n", "[paths]\nraw_text = null\n", text, count=1, flags=re.M)
-    corpus = PRETRAIN_CORPUS_BLOCK.strip() + "\n\n"
+    corpus = render_sections({"corpora.pretrain": PRETRAIN_CORPUS_DEFAULTS}) + "\n"
     text = re.sub(r"^(?=\[corpora\.)", lambda m: corpus, text, count=1, flags=re.M)
     return text
 
