@@ -142,6 +142,9 @@ class TrainingDiverged(ArchcliError):
 
 def validate_settings(interpolated: Dict[str, Any], training: Dict[str, Any]) -> None:
     """Types and ranges of [training] (defaults filled), [nlp] and [system], naming the key."""
+    system = interpolated.get("system") or {}
+    if "seed" in system:  # first: training.seed is usually ${system.seed}
+        _int(system, "system", "seed", 0, optional=True)
     unknown = [key for key in training if key not in TRAINING_DEFAULTS]
     if unknown:
         raise ConfigError(f"unknown setting.{suggest(unknown[0], TRAINING_DEFAULTS)}", where=f"training.{unknown[0]}")
@@ -190,9 +193,6 @@ def validate_settings(interpolated: Dict[str, Any], training: Dict[str, Any]) ->
         value = nlp_block.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"must be a list of component names, not {value!r}", where=f"nlp.{key}")
-    system = interpolated.get("system") or {}
-    if "seed" in system:
-        _int(system, "system", "seed", 0, optional=True)
 
 
 def _is_number(value: Any) -> bool:
