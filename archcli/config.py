@@ -3,7 +3,7 @@ import difflib
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Union
+from typing import Any, Dict, List, Mapping, Optional, Set, Union
 
 from confection import ConfigValidationError
 from thinc.api import Config
@@ -153,6 +153,9 @@ def resolve_block(block: Dict[str, Any], where: str, *, validate: bool = True) -
         return registry.resolve(Config(block) if not isinstance(block, Config) else block, validate=validate)
     except ConfigValidationError as err:
         raise ConfigError(_validation_message(err, prefix=where))
+    except ConfigError as err:
+        # An architecture's argument check names itself and the argument; name the config key.
+        raise with_block_path(err, block, where) from None
     except (TypeError, ValueError) as err:
         if not _user_mistake(err):
             raise
@@ -217,3 +220,43 @@ def dot_to_object(config: Dict[str, Any], dotted: str) -> Any:
             raise ConfigError(f"config has no section '{dotted}'", where=dotted)
         node = node[part]
     return node
+
+
+def with_block_path(err: ConfigError, block: Mapping[str, Any], where: str) -> ConfigError:
+    """`err` from an architecture's argument check, re-addressed to the config key it came from
+    (`components.tagger.model.tok2vec.width`) when `block`, the block being resolved at `where`,
+    has exactly one place it can be; otherwise `err` itself."""
+    arch = getattr(err, "arch", None)
+    if arch is None:
+        return err
+    arg, _, index = err.arg.rstrip("]").partition("[")  # type: ignore[attr-defined]
+    value = err.value  # type: ignore[attr-defined]
+    family = _family(arch)
+    found = []
+
+    def matches(given: Any) -> bool:
+        if not getattr(err, "has_value", False):
+            return True
+        if index:
+            return isinstance(given, (list, tuple)) and len(given) > int(index) and given[int(index)] == value
+        return given == value
+
+    def walk(node: Any, path: str) -> None:
+        if not isinstance(node, Mapping):
+            return
+        names = [v for k, v in node.items() if isinstance(k, str) and k.startswith("@") and isinstance(v, str)]
+        if any(_family(name) == family for name in names) and arg in node and matches(node[arg]):
+            found.append(f"{path}.{arg}")
+        for key, child in node.items():
+            walk(child, f"{path}.{key}")
+
+    walk(block, where)
+    if len(found) != 1:
+        return err
+    return ConfigError(f"{err.message} ({arch})", where=found[0])  # type: ignore[attr-defined]
+
+
+def _family(name: str) -> str:
+    """An architecture name without its version: spacy.HashEmbedCNN.v1 and .v2 are one family."""
+    base, dot_v, version = name.rpartition(".v")
+    return base if dot_v and version.isdigit() else name

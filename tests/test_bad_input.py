@@ -104,7 +104,6 @@ class Case(NamedTuple):
     id: str
     args: Callable[[Env], List[object]]
     needles: Callable[[Env], List[str]]
-    fixing: Optional[str] = None  # "item N" while another engineer's fix for it is pending
 
 
 def _conllu(env: Env, name: str, rows: str) -> Path:
@@ -127,30 +126,30 @@ CASES = [
          lambda e: e.train(e.config("width = ${components.tok2vec.model.width}", "width = 64")),
          lambda e: ["components.tagger.model.tok2vec.width"]),
     Case("width-zero", lambda e: e.train(e.config("width = 96", "width = 0")),
-         lambda e: ["width"], fixing="item 15/19"),
+         lambda e: ["components.tok2vec.model.width", "width = 0"]),
     Case("tagger-nO-too-small", lambda e: e.train(e.config("nO = null", "nO = 3")),
-         lambda e: ["components.tagger.model.nO"], fixing="item 15/19"),
+         lambda e: ["components.tagger.model.nO"]),
     Case("listener-upstream-to-nothing", lambda e: e.train(e.config('upstream = "*"', 'upstream = "tok2vecc"')),
-         lambda e: ["upstream", "tok2vecc"], fixing="item 14"),
+         lambda e: ["upstream", "tok2vecc"]),
     Case("frozen-unknown-component", lambda e: e.train(TAGGER_CFG, "--training.frozen_components", '["parser"]'),
          lambda e: ["training.frozen_components", "parser"]),
     # --- overrides and values ------------------------------------------------------------------------
     Case("override-misspelled", lambda e: e.train(TAGGER_CFG, "--training.max_step", 5),
-         lambda e: ["training.max_step", "max_steps"], fixing="item 13"),
+         lambda e: ["training.max_step", "max_steps"]),
     Case("override-unknown-key", lambda e: e.train(TAGGER_CFG, "--training.nosuch", 3),
-         lambda e: ["training.nosuch"], fixing="item 13"),
+         lambda e: ["training.nosuch"]),
     Case("override-unknown-section", lambda e: e.train(TAGGER_CFG, "--nosuch.key", 3),
          lambda e: ["nosuch"]),
     Case("max-steps-not-a-number", lambda e: e.train(TAGGER_CFG, "--training.max_steps", "abc"),
-         lambda e: ["training.max_steps", "abc"], fixing="item 15"),
+         lambda e: ["training.max_steps", "abc"]),
     Case("patience-not-a-number", lambda e: e.train(TAGGER_CFG, "--training.patience", "abc"),
-         lambda e: ["training.patience"], fixing="item 15"),
+         lambda e: ["training.patience"]),
     Case("eval-frequency-zero", lambda e: e.train(TAGGER_CFG, "--training.eval_frequency", 0),
-         lambda e: ["training.eval_frequency"], fixing="item 15"),
+         lambda e: ["training.eval_frequency"]),
     Case("dropout-out-of-range", lambda e: e.train(TAGGER_CFG, "--training.dropout", 1.5),
-         lambda e: ["training.dropout"], fixing="item 15"),
+         lambda e: ["training.dropout"]),
     Case("batch-size-zero", lambda e: e.train(TAGGER_CFG, "--nlp.batch_size", 0),
-         lambda e: ["nlp.batch_size"], fixing="item 15"),
+         lambda e: ["nlp.batch_size"]),
     Case("learn-rate-nan", lambda e: e.train(TAGGER_CFG, "--training.optimizer.learn_rate", "nan"),
          lambda e: ["learn_rate"]),
     Case("gpu-id-on-cpu", lambda e: e.train(TAGGER_CFG, "--gpu-id", 0), lambda e: ["--gpu-id 0"]),
@@ -169,14 +168,14 @@ CASES = [
          lambda e: e.train(train=_conllu(e, "badid.conllu", GOOD_ROW + "x\tthere\tthere\tADV\tRB\t_\t1\tadvmod\t_\t_\n\n")),
          lambda e: ["badid.conllu:2"]),
     Case("conllu-binary", lambda e: e.train(train=_binary(e, "binary.conllu")),
-         lambda e: ["binary.conllu"], fixing="item 17"),
+         lambda e: ["binary.conllu"]),
     Case("dev-corpus-bad", lambda e: e.train(dev=_conllu(e, "baddev.conllu", "1\tHi\n\n")),
          lambda e: ["baddev.conllu:1"]),
     Case("iob-bad-tag", lambda e: e.train_ner(train=e.write("bad.iob2", "1\tMaria\tX-PER\t-\t-\n\n")),
          lambda e: ["bad.iob2:1"]),
     Case("iob-I-after-O",
          lambda e: e.train_ner(train=e.write("io.iob2", "1\tflew\tO\t-\t-\n2\tLopez\tI-PER\t-\t-\n\n")),
-         lambda e: ["io.iob2:2"], fixing="item 18"),
+         lambda e: ["io.iob2:2"]),
     # --- output paths --------------------------------------------------------------------------------
     Case("output-is-a-file", lambda e: ["train", TAGGER_CFG, "--output", _file(e, "taken"), "--paths.train", TRAIN,
                                         "--paths.dev", DEV, "--training.max_steps", 2],
@@ -244,8 +243,7 @@ def _remove(env: Env, name: str) -> Path:
 def _params():
     params = []
     for case in CASES:
-        marks = [pytest.mark.xfail(strict=False, reason=f"being fixed: {case.fixing}")] if case.fixing else []
-        params.append(pytest.param(case, id=case.id, marks=marks))
+        params.append(pytest.param(case, id=case.id))
     return params
 
 
@@ -270,7 +268,6 @@ def test_bad_input(case: Case, previous_run: Path, tmp_path: Path):
     assert not leftovers, leftovers
 
 
-@pytest.mark.xfail(strict=False, reason="being fixed: item 17")
 def test_utf8_bom_is_accepted(tmp_path):
     """A byte-order mark at the start of a corpus file is not a column-count error."""
     bom = tmp_path / "bom.conllu"

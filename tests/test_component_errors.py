@@ -10,7 +10,7 @@ from archcli.cli import app
 from archcli.config import interpolate_config, load_config, resolve_block
 from archcli.errors import ConfigError
 from archcli.language import Pipeline
-from archcli.ml.checks import with_block_path
+from archcli.config import with_block_path
 from archcli.pipeline.factories import get_factory
 
 from .util import REPO

@@ -61,7 +61,7 @@ def bytes_layout(data: bytes, where: str) -> Tuple[Layout, Optional[int]]:
     """The layout (and output width) of a `Model.to_bytes()` payload, without loading it."""
     try:
         msg = srsly.msgpack_loads(data)
-    except Exception:
+    except (ValueError, TypeError):  # what msgpack raises for bytes that are not msgpack
         msg = None
     if not isinstance(msg, dict) or not isinstance(msg.get("nodes"), list) or "params" not in msg:
         raise ArchcliError("not a weights file written by `archcli pretrain` (a thinc Model.to_bytes() "
