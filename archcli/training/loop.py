@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
+import numpy
 import srsly
 from thinc.api import Config, fix_random_seed
 from wasabi import Printer
@@ -348,8 +349,11 @@ def train_while_improving(
         if before_update is not None:
             before_update(nlp, {"step": step, "epoch": epoch})
         dropout = next(dropouts)
-        for sub in _subdivide(batch, accumulate):
-            nlp.update(sub, drop=dropout, losses=losses, exclude=exclude, annotates=annotates)
+        # Overflow is reported once, by _check_finite naming the step and component, not as
+        # a numpy warning per operation.
+        with numpy.errstate(over="ignore", invalid="ignore"):
+            for sub in _subdivide(batch, accumulate):
+                nlp.update(sub, drop=dropout, losses=losses, exclude=exclude, annotates=annotates)
         _check_finite(nlp, losses, exclude, step)
         nlp.finish_update(optimizer, exclude=exclude)
         optimizer.step_schedules()
