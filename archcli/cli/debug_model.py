@@ -10,8 +10,8 @@ from ._util import COMMAND_SETTINGS, parse_overrides, setup_gpu, user_errors
 @user_errors
 def debug_model_cli(
     ctx: typer.Context,
-    config_path: Path = typer.Argument(..., help="Config file", allow_dash=True),
-    component: str = typer.Argument(..., help="Name of the component to inspect"),
+    config_path: Path = typer.Argument(..., metavar="CONFIG_PATH", help="Config file", allow_dash=True),
+    component: str = typer.Argument(..., metavar="COMPONENT", help="Name of the component to inspect"),
     n_steps: int = typer.Option(5, "--steps", "-n", help="Training steps between the two reports"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
 ) -> None:

@@ -20,8 +20,8 @@ SPAN_SCORE_SUFFIXES = {"_p": "P", "_r": "R", "_f": "F"}
 @app.command("evaluate")
 @user_errors
 def evaluate_cli(
-    model: Path = typer.Argument(..., help="Model directory (e.g. output/model-best)"),
-    data_path: Path = typer.Argument(..., help="Evaluation data: a file or directory"),
+    model: Path = typer.Argument(..., metavar="MODEL", help="Model directory (e.g. output/model-best)"),
+    data_path: Path = typer.Argument(..., metavar="DATA_PATH", help="Evaluation data: a file or directory"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON here"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b"),

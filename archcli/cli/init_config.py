@@ -19,7 +19,7 @@ class Optimize(str, Enum):
 @app.command("init-config")
 @user_errors
 def init_config_cli(
-    output_file: Path = typer.Argument(..., help="Where to write the config ('-' for stdout)", allow_dash=True),
+    output_file: Path = typer.Argument(..., metavar="OUTPUT_FILE", help="Where to write the config ('-' for stdout)", allow_dash=True),
     pipeline: str = typer.Option("tagger", "--pipeline", "-p", help="Comma-separated components, e.g. tok2vec,tagger"),
     optimize: Optimize = typer.Option(Optimize.efficiency, "--optimize", "-o", help="efficiency or accuracy",
                                       case_sensitive=False),

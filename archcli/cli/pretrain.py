@@ -12,8 +12,8 @@ from ._util import COMMAND_SETTINGS, parse_overrides, setup_gpu, user_errors
 @user_errors
 def pretrain_cli(
     ctx: typer.Context,
-    config_path: Path = typer.Argument(..., help="Config with a [pretraining] section", allow_dash=True),
-    output_dir: Path = typer.Argument(..., help="Directory for model{N}.bin weights and log.jsonl"),
+    config_path: Path = typer.Argument(..., metavar="CONFIG_PATH", help="Config with a [pretraining] section", allow_dash=True),
+    output_dir: Path = typer.Argument(..., metavar="OUTPUT_DIR", help="Directory for model{N}.bin weights and log.jsonl"),
     resume_path: Optional[Path] = typer.Option(None, "--resume-path", "-r", help="Weights file to resume from"),
     epoch_resume: Optional[int] = typer.Option(None, "--epoch-resume", "-er", help="Epoch number to resume at"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),

@@ -12,7 +12,7 @@ from ._util import COMMAND_SETTINGS, parse_overrides, setup_gpu, user_errors
 @user_errors(interrupted="Interrupted: the last saved model-best/model-last are intact")
 def train_cli(
     ctx: typer.Context,
-    config_path: Path = typer.Argument(..., help="Config file ('-' reads stdin)", allow_dash=True),
+    config_path: Path = typer.Argument(..., metavar="CONFIG_PATH", help="Config file ('-' reads stdin)", allow_dash=True),
     output_path: Optional[Path] = typer.Option(None, "--output", "-o", help="Directory for model-best/model-last"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
 ) -> None:
