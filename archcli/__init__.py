@@ -4,9 +4,6 @@ Importing archcli has no side effects: it imports nothing heavy (thinc comes wit
 of `registry` or `load`), prints nothing and leaves thinc's current ops alone. The CPU gemm
 backend (see `archcli.ops`) is chosen where archcli runs models: the CLI and `Pipeline`.
 """
-import sys
-import types
-
 __version__ = "0.1.0"
 
 
@@ -24,21 +21,13 @@ def use_cpu_gemm(backend: str = "numpy") -> None:
     use(backend)
 
 
-class _Package(types.ModuleType):
-    """`archcli.registry` is the registry class, imported on first use (it imports thinc)."""
-
-    @property
-    def registry(self):
-        from .registry import registry
+def __getattr__(name: str):
+    # `registry` is imported on first use: it imports thinc.
+    if name == "registry":
+        from ._registry import registry
 
         return registry
+    raise AttributeError(f"module 'archcli' has no attribute {name!r}")
 
-    @registry.setter
-    def registry(self, value) -> None:
-        # Importing the submodule archcli.registry binds it here; the name keeps meaning the class.
-        pass
-
-
-sys.modules[__name__].__class__ = _Package
 
 __all__ = ["registry", "load", "use_cpu_gemm", "__version__"]

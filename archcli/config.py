@@ -9,7 +9,7 @@ from confection import ConfigValidationError
 from thinc.api import Config
 
 from .errors import ConfigError
-from .registry import ensure_populated, registry
+from ._registry import ensure_populated, registry
 
 REGISTRY_NAMES = {
     "architectures", "layers", "optimizers", "schedules", "initializers", "losses", "ops",

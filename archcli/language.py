@@ -21,7 +21,7 @@ from .ops import select_cpu_gemm
 from .pipeline.base import Pipe
 from .pipeline.factories import FACTORIES, get_factory
 from .pipeline.tok2vec import Tok2Vec, check_listeners
-from .registry import registry
+from ._registry import registry
 from .scoring import score_tokenization, score_token_attr
 from .tokens import Doc, Tokenizer, Vocab
 from .tokens.example import Example

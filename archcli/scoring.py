@@ -3,7 +3,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import numpy
 
-from .registry import registry
+from ._registry import registry
 from .tokens.example import Example
 
 

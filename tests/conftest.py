@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from archcli.registry import ensure_populated
+from archcli._registry import ensure_populated
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

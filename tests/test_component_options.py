@@ -9,7 +9,7 @@ from thinc.api import Config
 from archcli.config import load_config
 from archcli.errors import ConfigError
 from archcli.language import Pipeline
-from archcli.registry import registry
+from archcli import registry
 from archcli.tokens import Doc, Vocab
 from archcli.tokens.example import Example
 from archcli.training.batchers import minibatch_by_padded_size

@@ -11,7 +11,7 @@ from thinc.api import Adam, Config, fix_random_seed
 from archcli.config import load_config
 from archcli.errors import ArchcliError, ConfigError
 from archcli.ml.pretrain import ByteSoftmax, get_loss, mask_tokens
-from archcli.registry import registry
+from archcli import registry
 from archcli.tokens import Vocab
 
 from .conftest import SAMPLES

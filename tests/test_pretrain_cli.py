@@ -106,7 +106,7 @@ def test_init_tok2vec_starts_training_from_exactly_those_weights(pretrained, ud_
     config["paths"]["init_tok2vec"] = str(weights)
     config["training"]["max_steps"] = 2
     config["training"]["eval_frequency"] = 2
-    from archcli.registry import registry
+    from archcli import registry
 
     registry.callbacks.register("test_pretrain.capture.v1", func=lambda: capture)
     config["training"]["before_update"] = {"@callbacks": "test_pretrain.capture.v1"}

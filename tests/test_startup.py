@@ -69,7 +69,7 @@ def outcomes(names, populate_first):
     def run():
         from archcli import registry
         if populate_first:
-            from archcli.registry import ensure_populated
+            from archcli._registry import ensure_populated
             ensure_populated()
         result = {}
         for name in names:

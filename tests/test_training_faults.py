@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from archcli.cli import app
 from archcli.config import resolve_block
 from archcli.errors import ArchcliError, ConfigError
-from archcli.registry import registry
+from archcli import registry
 
 from .conftest import SAMPLES
 from .util import TAGGER_CFG

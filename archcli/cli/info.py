@@ -22,7 +22,7 @@ def _installed(package: str) -> Optional[str]:
 
 def info_data() -> dict:
     """What `archcli info` reports; torch's version is read without importing torch."""
-    from ..registry import registry
+    from .._registry import registry
 
     return {
         "archcli version": __version__,

@@ -5,7 +5,7 @@ import numpy
 from thinc.api import Model
 from thinc.types import Ints2d
 
-from ..registry import architecture_and_layer
+from .._registry import architecture_and_layer
 from ..tokens import Doc
 from ..tokens.attrs import LEX_COLUMN, intify_attr
 

@@ -5,7 +5,7 @@ from thinc.api import Model
 from thinc.types import Floats2d
 
 from ..errors import ArchcliError
-from ..registry import architecture_and_layer
+from .._registry import architecture_and_layer
 from ..tokens import Doc
 from .checks import require_size
 

@@ -12,7 +12,7 @@ import numpy
 from thinc.api import Linear, Model, chain, glorot_uniform_init, list2array, zero_init
 from thinc.types import Floats2d
 
-from ..registry import architecture_and_layer
+from .._registry import architecture_and_layer
 from ..tokens import Doc
 from .checks import bad_argument, require_size
 

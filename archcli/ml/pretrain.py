@@ -17,7 +17,7 @@ from thinc.api import CosineDistance, LayerNorm, Linear, Maxout, Model, chain, z
 from thinc.types import Floats2d
 
 from ..errors import ConfigError
-from ..registry import architecture_and_layer
+from .._registry import architecture_and_layer
 from ..tokens import Doc
 from ..tokens.attrs import ORTH
 from ..tokens.vocab import Vocab

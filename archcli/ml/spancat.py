@@ -14,7 +14,7 @@ from thinc.api import (
 )
 from thinc.types import Floats2d, Ragged
 
-from ..registry import architecture_and_layer, registry
+from .._registry import architecture_and_layer, registry
 from ..tokens import Doc
 from .checks import require_size
 

@@ -6,7 +6,7 @@ from thinc.api import Model, Ops, glorot_uniform_init
 from thinc.types import Floats1d, Floats2d, Ragged
 
 from ..errors import ArchcliError
-from ..registry import architecture_and_layer
+from .._registry import architecture_and_layer
 from ..tokens import Doc
 from ..tokens.attrs import intify_attr
 from .checks import require_size

@@ -4,7 +4,7 @@ from typing import List, Optional
 from thinc.api import Model, Softmax_v2, chain, with_array, zero_init
 from thinc.types import Floats2d
 
-from ..registry import architecture_and_layer
+from .._registry import architecture_and_layer
 from ..tokens import Doc
 from .checks import require_size
 

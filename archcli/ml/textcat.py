@@ -18,7 +18,7 @@ from thinc.layers.chain import init as init_chain
 from thinc.layers.resizable import resize_linear_weighted, resize_model
 from thinc.types import Floats1d, Floats2d, Ints1d
 
-from ..registry import architecture_and_layer
+from .._registry import architecture_and_layer
 from ..tokens import Doc
 from ..tokens.attrs import ID, LEX_COLUMN, LOWER, ORTH, PREFIX, SHAPE, SUFFIX, intify_attr
 from .checks import bad_argument, require_size

@@ -7,7 +7,7 @@ from thinc.api import (
 )
 from thinc.types import Floats2d, Ints2d, Ragged
 
-from ..registry import architecture_and_layer
+from .._registry import architecture_and_layer
 from ..tokens import Doc
 from ..tokens.attrs import intify_attr
 from .charembed import CharacterEmbedLayer

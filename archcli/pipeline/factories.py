@@ -4,7 +4,7 @@ from typing import Callable, Dict, Optional
 
 from thinc.api import Config
 
-from ..registry import registry
+from .._registry import registry
 
 
 @dataclass

@@ -5,7 +5,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Union
 import numpy
 
 from ..errors import ConfigError
-from ..registry import registry
+from .._registry import registry
 
 Sizing = Union[int, Iterable[float]]
 

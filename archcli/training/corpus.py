@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, Optional, Set, Union
 
 from ..errors import CorpusError
-from ..registry import registry
+from .._registry import registry
 from ..tokens.docbin import read_docbin
 from ..tokens.example import Example
 from .conllu import read_conllu

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 from ..errors import CorpusError
-from ..registry import registry
+from .._registry import registry
 from ..tokens import Doc, Span, Vocab
 from ..tokens.example import Example
 from .corpus_files import read_lines, walk_corpus

@@ -6,7 +6,7 @@ import srsly
 import tqdm
 from wasabi import row as table_row
 
-from ..registry import registry
+from .._registry import registry
 
 LogStep = Callable[[Optional[Dict[str, Any]]], None]
 Finalize = Callable[[], None]
