@@ -184,6 +184,9 @@ FIELD_ERRORS = [
     ("bad.jsonl", '{"words": []}\n', ":1: empty text"),
     ("bad.jsonl", '{"text": "  "}\n', ":1: empty text"),
     ("bad.jsonl", '{"words": ["a"], "spaces": true}\n', ':1: "spaces" must be a list'),
+    ("bad.jsonl", '{"words": ["a", "b"], "spaces": [1, 2]}\n', ':1: "spaces" must be a list'),
+    ("bad.jsonl", '{"words": ["a", "b"], "spaces": [1, 0.5]}\n', ':1: "spaces" must be a list'),
+    ("bad.jsonl", '{"words": ["a", "b"], "spaces": [1, "0"]}\n', ':1: "spaces" must be a list'),
     ("bad.jsonl", '{"text": "a b", "spans": [], "spans_key": []}\n', ':1: "spans_key" must be a non-empty string'),
 ]
 
@@ -195,3 +198,32 @@ def test_malformed_fields_name_the_line(tmp_path, name, text, needle):
     with pytest.raises(CorpusError) as err:
         list(Corpus(path)(Pipeline()))
     assert str(err.value).startswith(f"{path}{needle}")
+
+
+def test_jsonl_spaces_take_booleans_or_0_1(tmp_path):
+    # spaCy takes 0/1 for spaces; they were accepted before booleans were required (review item 12).
+    path = tmp_path / "ints.jsonl"
+    path.write_text('{"words": ["a", "b", "c"], "spaces": [1, 0, false]}\n'
+                    '{"words": ["d", "e"], "spaces": [true, 0]}\n', encoding="utf8")
+    docs = [eg.reference for eg in Corpus(path)(Pipeline())]
+    assert [doc.text for doc in docs] == ["a bc", "d e"]
+
+
+@pytest.mark.parametrize("ending", [b"\r", b"\r\n", b"\n"])
+def test_any_line_ending_is_read(tmp_path, ending):
+    # Bare \r line endings were read as one line once files were opened in binary (review item 8).
+    path = tmp_path / "cr.conllu"
+    lines = [b"# c", b"1\tA\t_\t_\tNN\t_\t0\troot\t_\t_", b"", b"1\tB\t_\t_\tNN\t_\t0\troot\t_\t_", b""]
+    path.write_bytes(b"\xef\xbb\xbf" + ending.join(lines))
+    (doc,) = [eg.reference for eg in Corpus(path)(Pipeline())]
+    assert doc.words == ["A", "B"] and [s.text for s in doc.sents] == ["A", "B"]
+    path.write_bytes(b"# c\r1\tA\t_\t_\tNN\t_\t0\troot\t_\t_\r\r")
+    assert [eg.reference.words for eg in Corpus(path)(Pipeline())] == [["A"]]
+
+
+def test_non_utf8_after_bare_cr_names_line_and_column(tmp_path):
+    path = tmp_path / "cr.jsonl"
+    path.write_bytes(b'{"text": "fine"}\r{"text": "ok"}\r{"text": "caf\xe9"}\r')
+    with pytest.raises(CorpusError) as err:
+        list(create_jsonl_reader(str(path))(Pipeline()))
+    assert str(err.value).startswith(f"{path}:3: not UTF-8 text (byte 0xe9 at column 14)")

@@ -32,26 +32,31 @@ def walk_corpus(path: Union[str, Path, None], suffixes: Iterable[str]) -> List[P
 def read_lines(path: Union[str, Path]) -> Iterator[Tuple[int, str]]:
     """(line number, line without its line ending) for each line of a UTF-8 text file.
 
-    A file that cannot be opened, or a line that is not UTF-8, is a CorpusError naming the
-    file (and the line).
+    Lines end at \n, \r\n or a bare \r, as in text mode. The file is read as bytes and decoded
+    a line at a time, so a file that cannot be opened, or a line that is not UTF-8, is a
+    CorpusError naming the file (and the line and column).
     """
     try:
         file_ = open(path, "rb")
     except OSError as err:
         raise CorpusError(f"cannot open corpus file: {err.strerror}", where=str(path)) from None
     with file_:
-        for line_no, raw in enumerate(file_, start=1):
-            try:
-                line = raw.decode("utf8")
-            except UnicodeDecodeError as err:
-                raise CorpusError(
-                    f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
-                    "is this a binary file?",
-                    where=f"{path}:{line_no}",
-                ) from None
-            if line_no == 1 and line.startswith(_BOM):
-                line = line[1:]
-            yield line_no, line.rstrip("\r\n")
+        line_no = 0
+        for chunk in file_:
+            # bytes.splitlines splits on \n, \r\n and bare \r: Python's universal newlines, as in text mode.
+            for raw in chunk.splitlines():
+                line_no += 1
+                try:
+                    line = raw.decode("utf8")
+                except UnicodeDecodeError as err:
+                    raise CorpusError(
+                        f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
+                        "is this a binary file?",
+                        where=f"{path}:{line_no}",
+                    ) from None
+                if line_no == 1 and line.startswith(_BOM):
+                    line = line[1:]
+                yield line_no, line
 
 
 def read_jsonl_records(path: Union[str, Path]) -> Iterator[Tuple[int, Any, str]]:

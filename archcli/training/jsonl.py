@@ -1,6 +1,6 @@
 """Annotated JSONL: `{"text", "words"?, "tags"?, "cats"?, …}` per line, for quick samples.
 
-Reads text or gold tokens (`words`, `spaces`), per-token `tags`/`pos`/`lemmas`, and
+Reads text or gold tokens (`words`, `spaces` as true/false or 1/0), per-token `tags`/`pos`/`lemmas`, and
 `entities` as character offsets `[start, end, label]`; `cats` as `{label: score in [0, 1]}`; and
 `spans` as `[start, end, label]` character offsets into doc.spans[`spans_key`] (default "sc"), or
 as `{key: [[start, end, label], …]}` for several groups. Spans may nest and overlap.
@@ -23,10 +23,13 @@ def read_annotated_jsonl(path: Path, nlp) -> Iterator[Tuple[Doc, str]]:
                 raise CorpusError(f'"words"[{bad[0]}] is {words[bad[0]]!r}; words must be non-empty strings',
                                   where=where)
             spaces = record.get("spaces")
-            if spaces is not None and not (isinstance(spaces, list) and all(isinstance(s, bool) for s in spaces)):
-                raise CorpusError('"spaces" must be a list of true/false values', where=where)
-            if spaces is not None and len(spaces) != len(words):
-                raise CorpusError(f'"spaces" has {len(spaces)} values for {len(words)} words', where=where)
+            if spaces is not None:
+                # 0/1 as well as true/false, as spaCy takes them.
+                if not (isinstance(spaces, list) and all(type(s) in (bool, int) and s in (0, 1) for s in spaces)):
+                    raise CorpusError('"spaces" must be a list of true/false (or 1/0) values', where=where)
+                if len(spaces) != len(words):
+                    raise CorpusError(f'"spaces" has {len(spaces)} values for {len(words)} words', where=where)
+                spaces = [bool(s) for s in spaces]
             doc = Doc(nlp.vocab, words, spaces)
         elif isinstance(record.get("text"), str):
             doc = nlp.make_doc(record["text"])
