@@ -7,7 +7,7 @@ import pytest
 from thinc.api import Config
 
 from archcli.config import load_config
-from archcli.errors import ConfigError
+from archcli.errors import ArchcliError, ConfigError
 from archcli.language import Pipeline
 from archcli import registry
 from archcli.tokens import Doc, Vocab
@@ -117,6 +117,20 @@ def test_tagger_nO_smaller_than_tag_count_names_the_key():
     examples = _examples(nlp.vocab)
     with pytest.raises(ConfigError, match=r"components\.tagger\.model\.nO.*nO = 3"):
         nlp.initialize(lambda: examples)
+
+
+@pytest.mark.parametrize("factory", ["tagger", "textcat", "textcat_multilabel", "spancat"])
+def test_set_labels_rebuilds_once(factory, monkeypatch):
+    # set_labels called _labels_changed after every label: quadratic in the label count (review item 18).
+    proc = _pipeline(_one_component(factory)).get_pipe("c")
+    calls = []
+    original = type(proc)._labels_changed
+    monkeypatch.setattr(type(proc), "_labels_changed", lambda self: calls.append(1) or original(self))
+    proc.set_labels([f"L{i}" for i in range(50)])
+    assert len(calls) == 1 and len(proc.labels) == 50
+    assert proc.add_label("NEW") == 1 and proc.add_label("NEW") == 0 and len(calls) == 2
+    with pytest.raises(ArchcliError, match="labels must be non-empty strings"):
+        proc.set_labels(["A", ""])
 
 
 # --- listeners ----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import pytest
 from thinc.api import Config
 
 from archcli import registry
-from archcli.errors import CorpusError
+from archcli.errors import ArchcliError, CorpusError
 from archcli.language import Pipeline, load
 from archcli.pipeline.transitions import ArcEager, BiluoPushDown
 from archcli.pipeline.transitions.arc_eager import sentence_starts
@@ -296,3 +296,42 @@ def test_arc_eager_unshift_repairs_a_missed_arc():
         system.apply(batch, rows, system.oracle_actions(batch, rows))
     heads, labels = system.finalize(batch, 0)
     assert heads.tolist() == [0, 0, 1] and labels == ["ROOT", "dep", "dep"]
+
+
+def _ner_pipeline():
+    config = Config().from_str('[nlp]\nlang = "en"\npipeline = ["ner"]\n\n[components]\n\n[components.ner]\nfactory = "ner"\n')
+    return Pipeline.from_config(config)
+
+
+def _ner_examples():
+    from archcli.tokens import Span
+    from archcli.tokens.example import Example
+
+    nlp = Pipeline()
+    doc = nlp.make_doc("Ana lives in Lima .")
+    ref = nlp.make_doc("Ana lives in Lima .")
+    ref.ents = [Span(ref, 0, 1, "PER"), Span(ref, 3, 4, "LOC")]
+    return [Example(doc, ref)]
+
+
+@pytest.mark.parametrize("bad", [["PER", ""], ["PER", 3]])
+def test_initialize_labels_are_checked(bad):
+    # Labels from [initialize.components.X] went around set_labels' checks (review item 18).
+    nlp = _ner_pipeline()
+    ner = nlp.get_pipe("ner")
+    with pytest.raises(ArchcliError, match="labels must be non-empty strings"):
+        ner.initialize(lambda: _ner_examples(), labels=bad)
+
+
+def test_initialize_labels_reach_strings_and_rebuild_once(monkeypatch):
+    nlp = _ner_pipeline()
+    ner = nlp.get_pipe("ner")
+    calls = []
+    original = type(ner)._labels_changed
+    monkeypatch.setattr(type(ner), "_labels_changed", lambda self: calls.append(1) or original(self))
+    ner.initialize(lambda: _ner_examples(), labels=["PER", "LOC", "ORG", "ZZZLABEL"])
+    assert len(calls) == 1, "moves rebuilt once per set_labels, not once per label"
+    assert "ZZZLABEL" in nlp.vocab.strings
+    assert ner.labels == ("PER", "LOC", "ORG", "ZZZLABEL")
+    assert ner.model.get_dim("nO") == ner.moves.n_actions
+    nlp("Ana lives in Lima .")

@@ -143,6 +143,23 @@ class LabelledPipe(TrainablePipe):
 
     def add_label(self, label: str) -> int:
         """Add a label (1), or do nothing if it is known (0)."""
+        added = self._append_label(label)
+        if added:
+            self._labels_changed()
+        return added
+
+    def set_labels(self, labels: Iterable[str]) -> None:
+        """Replace the label list (at initialisation), checking each label as add_label does.
+
+        The model and lookups are brought in line once, not per label: rebuilding them is
+        linear in the label count.
+        """
+        self.cfg["labels"] = []
+        for label in labels:
+            self._append_label(label)
+        self._labels_changed()
+
+    def _append_label(self, label: str) -> int:
         if not isinstance(label, str) or not label:
             raise ArchcliError(f"component '{self.name}': labels must be non-empty strings, got {label!r}")
         if label in self.cfg["labels"]:
@@ -150,15 +167,7 @@ class LabelledPipe(TrainablePipe):
         self._check_can_add(label)
         self.cfg["labels"].append(label)
         self.vocab.strings.add(label)
-        self._labels_changed()
         return 1
-
-    def set_labels(self, labels: Iterable[str]) -> None:
-        """Replace the label list (at initialisation)."""
-        self.cfg["labels"] = []
-        for label in labels:
-            self.add_label(label)
-        self._labels_changed()
 
     def _check_output_width(self, layer: Model, key: str) -> None:
         """Refuse an output layer configured with an nO other than the number of labels (thinc

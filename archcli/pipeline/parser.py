@@ -154,10 +154,8 @@ class TransitionComponent(LabelledPipe):
         if not labels:
             raise ArchcliError(f"component '{self.name}' found no {self.system_class.name} annotations to learn in "
                                "the training data (does paths.train point at the right corpus?)")
-        self.cfg["labels"] = list(labels)
+        self.set_labels(labels)  # checks them, adds them to the strings, builds the moves and sizes nO
         self.cfg["known_labels"] = sorted(set(self.cfg["labels"]) | set(self._seen_labels))
-        self.moves = self.system_class(self.cfg["labels"])
-        self.model.set_dim("nO", self.moves.n_actions, force=True)
         doc_sample = [eg.reference for _, eg in zip(range(10), get_examples())]
         self.model.initialize(X=doc_sample)
 
