@@ -1,4 +1,5 @@
 """Loading, overriding, checking and resolving configs, with errors that name the key."""
+import configparser
 import difflib
 import os
 import sys
@@ -53,8 +54,18 @@ def _parse(text: str, overrides: Dict[str, Any], where: str) -> Config:
         return Config().from_str(text, overrides=overrides, interpolate=False)
     except ConfigValidationError as err:
         raise ConfigError(_validation_message(err), where=where)
-    except Exception as err:  # confection raises several plain types for syntax problems
+    except configparser.Error as err:  # duplicate sections or keys, a line that is not `key = value`
         raise ConfigError(f"cannot parse config: {err}", where=where)
+    except ValueError as err:
+        if not _bad_interpolation_syntax(err):
+            raise
+        raise ConfigError(f"cannot parse config: {err}", where=where)
+
+
+def _bad_interpolation_syntax(err: ValueError) -> bool:
+    """configparser's ExtendedInterpolation refuses `${` without a closing brace with a plain
+    ValueError (not a configparser.Error); anything else is not the config's fault."""
+    return str(err).startswith("invalid interpolation syntax")
 
 
 # Sections whose keys are free-form: score names, and the arguments of components' initialize().
@@ -124,7 +135,11 @@ def interpolate_config(config: Config, where: str = "config") -> Config:
         return config.interpolate()
     except ConfigValidationError as err:
         raise ConfigError(_validation_message(err), where=where)
-    except Exception as err:
+    except configparser.Error as err:
+        raise ConfigError(f"cannot interpolate variables: {err}", where=where)
+    except ValueError as err:
+        if not _bad_interpolation_syntax(err):
+            raise
         raise ConfigError(f"cannot interpolate variables: {err}", where=where)
 
 
@@ -165,12 +180,13 @@ def resolve_block(block: Dict[str, Any], where: str, *, validate: bool = True) -
 def _user_mistake(err: Exception) -> bool:
     """Whether a TypeError/ValueError from building a block is the config's fault.
 
-    Looking at the frames below the last confection frame (the functions the config called):
-    none means confection itself refused the call (bad or missing arguments: the config's
-    fault). A TypeError raised inside a called function is a bug. A ValueError is the config's
-    fault when the called code raised it itself to refuse a value, or when it comes from a
-    library function the config named directly; one that a library raised because archcli's
-    (or a plugin's) code called it wrongly is a bug, and keeps its traceback.
+    The rule, on the frames below the last confection frame (the functions the config called):
+    none means confection itself refused the call (bad or missing arguments): the config's fault.
+    A ValueError raised entirely inside libraries (thinc, confection, pydantic, numpy: a library
+    function the config named directly refusing a value) is the config's fault too. Anything
+    else is a bug and keeps its traceback: archcli's architectures and factories refuse config
+    values with ConfigError themselves (archcli.ml.checks), so a plain ValueError raised in
+    archcli or plugin code, or by a library archcli called, is not the user's mistake.
     """
     import traceback
 
@@ -182,20 +198,24 @@ def _user_mistake(err: Exception) -> bool:
         called.insert(0, frame)
     if not called:
         return True
-    if isinstance(err, TypeError):
-        return False
-    if all(_is_library(f.filename) for f in called):
-        return True
-    innermost = called[-1]
-    return not _is_library(innermost.filename) and (innermost.line or "").lstrip().startswith("raise ")
+    return isinstance(err, ValueError) and all(_is_library(f.filename) for f in called)
 
 
 def _in_package(filename: str, package: str) -> bool:
     return f"{os.sep}{package}{os.sep}" in filename
 
 
+_ARCHCLI_DIR = str(Path(__file__).resolve().parent)
+
+
 def _is_library(filename: str) -> bool:
-    return "site-packages" in filename or "dist-packages" in filename or filename.startswith(sys.prefix + os.sep + "lib")
+    """A frame of an installed third-party package or the standard library, not archcli's own
+    (which may be installed in site-packages too, so it is told apart by its directory)."""
+    resolved = str(Path(filename).resolve())
+    if resolved == _ARCHCLI_DIR or resolved.startswith(_ARCHCLI_DIR + os.sep):
+        return False
+    return ("site-packages" in filename or "dist-packages" in filename
+            or filename.startswith(sys.base_prefix + os.sep + "lib") or filename.startswith(sys.prefix + os.sep + "lib"))
 
 
 def _validation_message(err: ConfigValidationError, prefix: str = "") -> str:

@@ -1,6 +1,7 @@
 """Command-line overrides must name a setting that exists (in the config or the defaults the run
 fills in), as spaCy requires; a misspelling is one message with a 'did you mean'."""
 import pytest
+from thinc.api import Config
 from typer.testing import CliRunner
 
 from archcli.cli import app
@@ -73,3 +74,27 @@ def test_cli_misspelled_override_exits_1_before_training(tmp_path):
     assert "Traceback" not in result.output
     assert "max_steps" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_config_syntax_errors_are_config_errors_and_bugs_are_not(tmp_path, monkeypatch):
+    from archcli.config import interpolate_config, load_config
+    from archcli.errors import ConfigError
+
+    dup = tmp_path / "dup.cfg"
+    dup.write_text("[a]\nb = 1\nb = 2\n", encoding="utf8")
+    with pytest.raises(ConfigError, match="dup.cfg: cannot parse config: .*'b'"):
+        load_config(dup)
+    unclosed = tmp_path / "unclosed.cfg"
+    unclosed.write_text('[a]\nb = "${c"\n', encoding="utf8")
+    with pytest.raises(ConfigError, match="invalid interpolation syntax"):
+        load_config(unclosed, interpolate=True)
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Config, "interpolate", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        interpolate_config(Config({"a": {"b": 1}}))
+    monkeypatch.setattr(Config, "from_str", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        load_config(dup)

@@ -3,6 +3,7 @@ paths, full disks, killed runs, data without the annotation a component is score
 that must keep their tracebacks. Each CLI case checks the exit code, one message naming the
 key or file, no traceback, and that the previous run's files are untouched."""
 import errno
+import fractions
 import json
 import os
 from pathlib import Path
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from archcli.cli import app
 from archcli.config import resolve_block
 from archcli.errors import ArchcliError, ConfigError
+from archcli.ml.checks import bad_argument
 from archcli import registry
 
 from .conftest import SAMPLES
@@ -243,8 +245,18 @@ def _numpy_bug(width: int = 3):
 @registry.misc("test_faults.refuses.v1")
 def _refuses(width: int = 3):
     if width <= 0:
-        raise ValueError(f"width must be positive, not {width}")
+        raise bad_argument("test_faults.refuses.v1", "width", f"must be positive, not {width}")
     return width
+
+
+@registry.misc("test_faults.plain_refusal.v1")
+def _plain_refusal(width: int = 3):
+    if width <= 0:
+        raise ValueError(f"width must be positive, not {width}")  # should have been a ConfigError
+    return width
+
+
+registry.misc("test_faults.fraction.v1")(fractions.Fraction)  # a library function named directly
 
 
 def test_bug_inside_a_registered_function_keeps_its_traceback():
@@ -255,11 +267,28 @@ def test_bug_inside_a_registered_function_keeps_its_traceback():
     assert not isinstance(info.value, ArchcliError)
 
 
+def test_a_plain_value_error_raised_by_called_code_is_a_bug():
+    with pytest.raises(ValueError, match="width must be positive") as info:
+        resolve_block({"x": {"@misc": "test_faults.plain_refusal.v1", "width": 0}}, "components.x")
+    assert not isinstance(info.value, ArchcliError)
+
+
 def test_user_mistakes_while_building_a_block_are_config_errors():
     with pytest.raises(ConfigError, match="components.x"):
         resolve_block({"x": {"@misc": "test_faults.refuses.v1", "nosuch": 1}}, "components.x", validate=False)
-    with pytest.raises(ConfigError, match="width must be positive"):
+    with pytest.raises(ConfigError, match="width: must be positive"):
         resolve_block({"x": {"@misc": "test_faults.refuses.v1", "width": 0}}, "components.x")
+    with pytest.raises(ConfigError, match="components.x"):  # the library refused the config's value
+        resolve_block({"x": {"@misc": "test_faults.fraction.v1", "numerator": "abc"}}, "components.x",
+                      validate=False)
+
+
+def test_archcli_installed_in_site_packages_is_not_a_library(monkeypatch):
+    import archcli.config as config_module
+
+    monkeypatch.setattr(config_module, "_ARCHCLI_DIR", "/venv/lib/python3.11/site-packages/archcli", raising=False)
+    assert not config_module._is_library("/venv/lib/python3.11/site-packages/archcli/ml/tok2vec.py")
+    assert config_module._is_library("/venv/lib/python3.11/site-packages/thinc/model.py")
 
 
 def test_initialize_keeps_tracebacks_of_bugs(monkeypatch):
