@@ -336,3 +336,41 @@ def test_console_logger_draws_a_progress_bar_on_a_terminal():
     finalize()
     assert "Epoch 1" in stderr.getvalue() and "/4 " in stderr.getvalue()
     assert stdout.getvalue().count("50.00") == 2
+
+
+# --- review items 2 and 4: only thinc's width refusal is a config mistake; a bug after the layout
+# check keeps its traceback -------------------------------------------------------------------------
+
+def test_only_thincs_width_refusal_counts_as_a_dimension_mismatch():
+    from thinc.api import Linear
+
+    from archcli.training.initialize import dimension_mismatch
+
+    layer = Linear(nO=3, nI=2)
+    with pytest.raises(ValueError) as changed:
+        layer.set_dim("nO", 4)
+    assert dimension_mismatch(changed.value)
+    with pytest.raises(ValueError, match="dimension") as unset:
+        Linear().get_dim("nO")
+    assert not dimension_mismatch(unset.value)
+    try:
+        raise ValueError("Attempt to change dimension 'nO' (raised by archcli)")
+    except ValueError as err:
+        assert not dimension_mismatch(err)
+
+
+def test_a_failure_loading_weights_that_fit_is_a_bug(monkeypatch):
+    from thinc.api import Linear, Model
+
+    from archcli.training.init_tok2vec import load_weights
+
+    model = Linear(nO=3, nI=2).initialize()
+    data = model.to_bytes()
+
+    def broken(self, data):
+        raise ValueError("a bug in from_bytes")
+
+    monkeypatch.setattr(Model, "from_bytes", broken)
+    with pytest.raises(ValueError, match="a bug in from_bytes") as info:
+        load_weights(model, data, where="w.bin", target="the tok2vec")
+    assert not isinstance(info.value, ArchcliError)

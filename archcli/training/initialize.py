@@ -26,15 +26,18 @@ def load_vectors_into(nlp, vectors_path) -> None:
 
 
 def dimension_mismatch(err: ValueError) -> bool:
-    """Whether thinc raised `err` for incompatible widths while inferring dimensions (a config
-    mistake, e.g. a listener's width that is not its tok2vec's), rather than a bug elsewhere."""
+    """Whether thinc's Model.set_dim refused `err` while inferring widths ("Attempt to change
+    dimension ..."): a config mistake, e.g. a listener's width that is not its tok2vec's. Any
+    other ValueError, even one mentioning a dimension, is a bug and keeps its traceback."""
     import traceback
 
-    import thinc
+    import thinc.model
 
     frames = traceback.extract_tb(err.__traceback__)
-    thinc_dir = str(Path(thinc.__file__).resolve().parent)
-    return bool(frames) and str(Path(frames[-1].filename).resolve()).startswith(thinc_dir) and "dimension" in str(err)
+    if not frames or not str(err).startswith("Attempt to change dimension"):
+        return False
+    innermost = frames[-1]
+    return innermost.name == "set_dim" and Path(innermost.filename).resolve() == Path(thinc.model.__file__).resolve()
 
 
 def init_vocab_and_components(nlp, get_examples: Callable[[], Iterable[Example]]) -> None:
