@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 from thinc.api import Config
 
 from .defaults import (CORPUS_READER_DEFAULTS, INITIALIZE_DEFAULTS, NLP_DEFAULTS, SYSTEM_DEFAULTS, TRAINING_DEFAULTS,
-                       defaults, render_sections)
+                       _inline, defaults, render_sections)
 from .errors import ArchcliError
 
 SUPPORTED = ("tok2vec", "tagger", "parser", "ner", "textcat", "textcat_multilabel", "spancat")
@@ -55,10 +55,6 @@ def component_block(name: str, tok2vec: Optional[Dict[str, Any]]) -> Dict[str, A
         elif "tok2vec" in model:
             model["tok2vec"] = tok2vec
     return block
-
-
-def _inline(value: Dict[str, Any]) -> bool:
-    return len(value) == 1 and str(next(iter(value))).startswith("@")
 
 
 def init_config(pipeline: List[str], **options) -> Config:

@@ -77,3 +77,62 @@ def test_generated_configs_build_and_pass_the_training_checks(pipeline, optimize
     nlp = Pipeline.from_config(config)
     assert nlp.pipe_names == config["nlp"]["pipeline"]
     assert "\n\n\n" not in text and "[components]\n\n[components." in text
+
+
+# --- review items 5 and 6: [initialize]/[system] keys that archcli would not read are refused --------
+
+def _tagger_config():
+    from tests.util import TAGGER_CFG
+
+    return Config().from_disk(TAGGER_CFG, interpolate=False)
+
+
+@pytest.mark.parametrize("section,key,value", [
+    ("initialize", "vocab_data", "vocab.jsonl"),
+    ("initialize", "lookups", {"@misc": "spacy.LookupsDataLoader.v1"}),
+    ("initialize", "before_init", {"@callbacks": "x"}),
+    ("initialize", "after_init", {"@callbacks": "x"}),
+    ("initialize", "tokenizer", {"prefix": "x"}),
+    ("initialize", "nosuch", 1),
+    ("system", "nosuch", 1),
+    ("system", "gpu_allocator", "cupy"),
+    ("training", "gpu_allocator", "cupy"),
+])
+def test_settings_archcli_does_not_read_are_refused(section, key, value):
+    from archcli.errors import ConfigError
+    from archcli.training.loop import resolve_training
+
+    config = _tagger_config()
+    config.setdefault(section, {})[key] = value
+    if section == "training":
+        config["system"]["gpu_allocator"] = None
+    with pytest.raises(ConfigError, match=rf"{section}\.{key}"):
+        resolve_training(config)
+
+
+def test_gpu_allocator_is_used_on_the_gpu_only(monkeypatch):
+    import thinc.api
+
+    from archcli.training.initialize import use_gpu_allocator
+
+    calls = []
+    monkeypatch.setattr(thinc.api, "set_gpu_allocator", calls.append)
+    use_gpu_allocator("pytorch", "training.gpu_allocator")
+    assert calls == []  # the CPU: nothing to allocate
+
+    class GpuOps:
+        device_type = "gpu"
+
+    monkeypatch.setattr(thinc.api, "get_current_ops", GpuOps)
+    use_gpu_allocator("pytorch", "training.gpu_allocator")
+    use_gpu_allocator(None, "training.gpu_allocator")
+    assert calls == ["pytorch"]
+
+
+def test_a_gpu_config_from_init_config_passes_the_checks():
+    from archcli.training.loop import resolve_training
+
+    config = init_config(["tok2vec", "tagger"], gpu=True)
+    assert config["system"]["gpu_allocator"] == "pytorch"
+    interpolated, T = resolve_training(config)
+    assert T["gpu_allocator"] == "pytorch"

@@ -1,8 +1,9 @@
 """`[initialize]`: vectors into the vocab, then every component learns labels and shapes."""
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Dict, Iterable, Optional
 
 from ..config import interpolate_config
+from ..defaults import INITIALIZE_DEFAULTS, SYSTEM_DEFAULTS, suggest
 from ..errors import ConfigError
 from ..tokens.vectors import Vectors, read_word2vec_text
 from ..tokens.example import Example
@@ -23,6 +24,48 @@ def load_vectors_into(nlp, vectors_path) -> None:
                           "file with --paths.vectors", where="initialize.vectors")
     else:
         nlp.vocab.set_vectors(read_word2vec_text(path, nlp.vocab.strings))
+
+
+# spaCy's [initialize] settings archcli has nothing to do with: refused unless null (or empty),
+# so a config that relies on them does not train something else in silence.
+UNSUPPORTED_INITIALIZE = ("vocab_data", "lookups", "before_init", "after_init", "tokenizer")
+GPU_ALLOCATORS = ("pytorch", "tensorflow")  # what thinc's set_gpu_allocator takes
+
+
+def check_system_and_initialize(interpolated: Dict[str, Any]) -> None:
+    """[system] and [initialize] hold only keys archcli reads; the unsupported ones are null."""
+    for section, known in (("system", SYSTEM_DEFAULTS), ("initialize", INITIALIZE_DEFAULTS)):
+        block = interpolated.get(section) or {}
+        unknown = [key for key in block if key not in known]
+        if unknown:
+            raise ConfigError(f"unknown setting.{suggest(unknown[0], known)}", where=f"{section}.{unknown[0]}")
+    init_cfg = interpolated.get("initialize") or {}
+    for key in UNSUPPORTED_INITIALIZE:
+        if init_cfg.get(key) not in (None, {}):
+            raise ConfigError("not supported by archcli; set it to null", where=f"initialize.{key}")
+    check_gpu_allocator((interpolated.get("system") or {}).get("gpu_allocator"), "system.gpu_allocator")
+
+
+def check_gpu_allocator(allocator: Optional[str], where: str) -> None:
+    if allocator is not None and allocator not in GPU_ALLOCATORS:
+        raise ConfigError(f"must be null or one of {', '.join(map(repr, GPU_ALLOCATORS))}, not {allocator!r}",
+                          where=where)
+
+
+def use_gpu_allocator(allocator: Optional[str], where: str) -> None:
+    """On the GPU, let `allocator` (pytorch) hand out cupy's memory, as spaCy does, so torch and
+    cupy do not each keep a pool; on the CPU there is nothing to allocate."""
+    check_gpu_allocator(allocator, where)
+    if allocator is None:
+        return
+    from thinc.api import get_current_ops, set_gpu_allocator
+
+    if get_current_ops().device_type != "gpu":
+        return
+    try:
+        set_gpu_allocator(allocator)
+    except ImportError as err:
+        raise ConfigError(f"{allocator!r} needs its library installed ({err})", where=where) from None
 
 
 def dimension_mismatch(err: ValueError) -> bool:

@@ -28,6 +28,7 @@ from ..language import Pipeline
 from ..pipeline.factories import FACTORIES
 from ..scoring import score_tokenization, weighted_score
 from ..tokens.example import Example
+from .initialize import check_gpu_allocator, check_system_and_initialize, use_gpu_allocator
 
 __all__ = ["TRAINING_DEFAULTS", "train", "resolve_training", "validate_settings", "train_while_improving"]
 
@@ -75,6 +76,7 @@ def train(
     if output_path is not None:
         output_path = Path(output_path)
         check_output_dir(output_path)
+    use_gpu_allocator(T["gpu_allocator"], "training.gpu_allocator")
     fix_random_seed(T["seed"])
     nlp = Pipeline.from_config(config)
     for key in ("frozen_components", "annotating_components"):
@@ -146,9 +148,11 @@ def validate_settings(interpolated: Dict[str, Any], training: Dict[str, Any]) ->
     system = interpolated.get("system") or {}
     if "seed" in system:  # first: training.seed is usually ${system.seed}
         _int(system, "system", "seed", 0, optional=True)
+    check_system_and_initialize(interpolated)
     unknown = [key for key in training if key not in TRAINING_DEFAULTS]
     if unknown:
         raise ConfigError(f"unknown setting.{suggest(unknown[0], TRAINING_DEFAULTS)}", where=f"training.{unknown[0]}")
+    check_gpu_allocator(training["gpu_allocator"], "training.gpu_allocator")
     _int(training, "training", "seed", 0, optional=True)
     _int(training, "training", "accumulate_gradient", 1)
     _int(training, "training", "patience", 0)

@@ -28,7 +28,7 @@ from ..fileio import write_bytes_atomic
 from ..ml.pretrain import get_loss
 from ..tokens import Doc
 from .init_tok2vec import get_tok2vec_ref, load_weights
-from .initialize import dimension_mismatch
+from .initialize import check_system_and_initialize, dimension_mismatch, use_gpu_allocator
 
 PRETRAINING_KEYS = tuple(PRETRAINING_DEFAULTS)
 LOG_EVERY_WORDS = 10000
@@ -80,7 +80,9 @@ def pretrain(
     if "initialize" in config:
         config["initialize"]["init_tok2vec"] = None  # what we are about to create
     interpolated = interpolate_config(config)
+    check_system_and_initialize(interpolated)
     training = interpolated.get("training", {}) or {}
+    use_gpu_allocator(training.get("gpu_allocator"), "training.gpu_allocator")
     seed = training.get("seed", interpolated.get("system", {}).get("seed", 0))
     if seed is not None:
         fix_random_seed(int(seed))
