@@ -20,7 +20,7 @@ from .ml.listener import Tok2VecListener
 from .ops import select_cpu_gemm
 from .pipeline.base import Pipe
 from .pipeline.factories import FACTORIES, get_factory
-from .pipeline.tok2vec import Tok2Vec, check_listeners
+from .pipeline.tok2vec import Tok2Vec, check_listeners, listener_blocks
 from ._registry import registry
 from .scoring import score_tokenization, score_token_attr
 from .tokens import Doc, Tokenizer, Vocab
@@ -100,7 +100,7 @@ class Pipeline:
                 filled["components"][name] = Config({"factory": factory_name}).merge(meta.default_config.merge(raw))
         nlp.disabled = [n for n in nlp_cfg.get("disabled", []) or [] if n not in exclude]
         if exclude:
-            nlp.config = _config_without(interpolate_config(filled, where=where), exclude)
+            nlp.config = _config_without(filled, exclude, where)
         nlp._link_components()
         return nlp
 
@@ -282,7 +282,7 @@ def _check_exclude(exclude: List[str], pipe_names: List[str], components: Dict[s
         if name in exclude:
             continue
         kept = [t for t in seen_tok2vec if t not in exclude]
-        for key, upstream in _listener_upstreams(block, f"components.{name}"):
+        for key, upstream in listener_blocks(block, f"components.{name}"):
             if upstream in exclude or (upstream == "*" and not kept and seen_tok2vec):
                 target = upstream if upstream != "*" else seen_tok2vec[-1]
                 raise ArchcliError(
@@ -291,25 +291,59 @@ def _check_exclude(exclude: List[str], pipe_names: List[str], components: Dict[s
                 )
 
 
-def _listener_upstreams(block: Any, where: str) -> Iterator[Tuple[str, str]]:
-    """(config key, upstream) of every spacy.Tok2VecListener block inside a component block."""
-    if not isinstance(block, dict):
-        return
-    if str(block.get("@architectures", "")).endswith("Tok2VecListener.v1"):
-        yield f"{where}.upstream", str(block.get("upstream", "*"))
-    for key, value in block.items():
-        yield from _listener_upstreams(value, f"{where}.{key}")
+def _config_without(config: Config, exclude: List[str], where: str) -> Config:
+    """The (uninterpolated) config less the excluded components, so `${paths.*}` stay references.
 
-
-def _config_without(config: Config, exclude: List[str]) -> Config:
-    config = Config(config)
+    A reference into an excluded component's block (e.g. a width) is replaced by its value.
+    """
+    resolved = interpolate_config(config, where=where)
+    config = config.copy()
     nlp_block = config["nlp"]
     nlp_block["pipeline"] = [n for n in nlp_block.get("pipeline", []) if n not in exclude]
     if "disabled" in nlp_block:
         nlp_block["disabled"] = [n for n in nlp_block["disabled"] if n not in exclude]
     for name in exclude:
         config.get("components", {}).pop(name, None)
+    refs = tuple(f"${{components.{name}{end}" for name in exclude for end in (".", "}"))
+    _inline_refs(config, resolved, refs)
     return config
+
+
+def _inline_refs(block: Dict[str, Any], resolved: Dict[str, Any], refs: Tuple[str, ...]) -> None:
+    for key, value in block.items():
+        if isinstance(value, dict):
+            _inline_refs(value, resolved[key], refs)
+        elif isinstance(value, str) and any(ref in value for ref in refs):
+            block[key] = resolved[key]
+
+
+def _meta_without(meta: Dict[str, Any], config: Config, exclude: List[str]) -> Dict[str, Any]:
+    """meta.json's entries for the kept components only: pipeline, labels, frozen components, and
+    the scores (performance, score_weights) of the excluded components' factories."""
+    if not exclude:
+        return meta
+    meta = dict(meta)
+    components = config.get("components", {})
+
+    def score_keys(names: Iterable[str]) -> set:
+        keys: set = set()
+        for name in names:
+            factory_name = components.get(name, {}).get("factory")
+            if factory_name in FACTORIES:
+                keys.update(FACTORIES[factory_name].default_score_weights)
+        return keys
+
+    kept = [n for n in config["nlp"].get("pipeline", []) if n not in exclude]
+    dropped = score_keys(exclude) - score_keys(kept)
+    for key in ("pipeline", "frozen_components", "disabled"):
+        if isinstance(meta.get(key), list):
+            meta[key] = [n for n in meta[key] if n not in exclude]
+    if isinstance(meta.get("labels"), dict):
+        meta["labels"] = {n: v for n, v in meta["labels"].items() if n not in exclude}
+    for key in ("performance", "score_weights"):
+        if isinstance(meta.get(key), dict):
+            meta[key] = {k: v for k, v in meta[key].items() if k not in dropped}
+    return meta
 
 
 def load(path: Union[str, Path], *, exclude: Iterable[str] = ()) -> Pipeline:
@@ -340,8 +374,9 @@ def load(path: Union[str, Path], *, exclude: Iterable[str] = ()) -> Pipeline:
     meta = read_json(path / "meta.json", error=ModelDirError) if (path / "meta.json").exists() else {}
     if not isinstance(meta, dict):
         raise ModelDirError("damaged: expected a JSON object", where=str(path / "meta.json"))
+    exclude = list(exclude)
     nlp = Pipeline.from_config(config, where=str(path / "config.cfg"), exclude=exclude)
-    nlp.meta = meta
+    nlp.meta = _meta_without(meta, config, exclude)
     vectors_path = path / "vocab" / "vectors.npz"
     if vectors_path.exists():
         try:
@@ -354,7 +389,5 @@ def load(path: Union[str, Path], *, exclude: Iterable[str] = ()) -> Pipeline:
         if not (path / name).is_dir():
             raise ModelDirError(f"no directory for component '{name}' (the model directory is incomplete)",
                                 where=str(path / name))
-        if (path / name / "cfg").exists():
-            read_json(path / name / "cfg", error=ModelDirError)  # names the file if it is damaged
-        proc.from_disk(path / name)
+        proc.from_disk(path / name)  # reads its cfg; a damaged one is a ModelDirError naming it
     return nlp

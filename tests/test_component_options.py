@@ -163,6 +163,29 @@ def test_listener_upstream_star_or_name_links(upstream):
     assert set(nlp.get_pipe("tok2vec").listener_map) == {"tagger", "parser"}
 
 
+def _layers_listener(config, upstream: str = "*"):
+    # The listener is registered as a layer too; `@layers` must be found as `@architectures` is.
+    block = config["components"]["tagger"]["model"]["tok2vec"]
+    config["components"]["tagger"]["model"]["tok2vec"] = {"@layers": block.pop("@architectures"), **block,
+                                                          "upstream": upstream}
+    return config
+
+
+def test_layers_listener_with_no_upstream_names_the_key():
+    # The two listener walkers disagreed; one shared walker finds the same blocks (review item 17).
+    config = _layers_listener(load_config(TAGGER_CFG), "nosuch")
+    with pytest.raises(ConfigError) as err:
+        Pipeline.from_config(config)
+    assert str(err.value).startswith("components.tagger.model.tok2vec.upstream")
+
+
+def test_excluding_the_tok2vec_of_a_layers_listener_is_refused():
+    config = _layers_listener(load_config(TAGGER_CFG))
+    assert Pipeline.from_config(config).get_pipe("tok2vec").listener_map.keys() == {"tagger"}
+    with pytest.raises(ArchcliError, match="'tagger' listens to the tok2vec 'tok2vec'.*model.tok2vec.upstream"):
+        Pipeline.from_config(config, exclude=["tok2vec"])
+
+
 # --- batchers -----------------------------------------------------------------------------------
 def _batcher(block: str):
     return registry.resolve(Config().from_str("[b]\n" + block))["b"]

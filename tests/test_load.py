@@ -105,6 +105,89 @@ def test_excluding_an_unknown_component_is_an_error(saved):
         load(saved[1], exclude=["tager"])
 
 
+def test_exclude_keeps_config_references(saved, tmp_path):
+    # The excluded load's config was the interpolated one, so saving it wrote resolved paths (review item 9).
+    _, path = saved
+    assert "${paths.train}" in (path / "config.cfg").read_text()
+    loaded = load(path, exclude=["tagger"])
+    assert loaded.config["corpora"]["train"]["path"] == "${paths.train}"
+    loaded.to_disk(tmp_path / "out")
+    text = (tmp_path / "out" / "config.cfg").read_text()
+    assert "${paths.train}" in text and "${paths.dev}" in text and "[components.tagger" not in text
+
+
+def test_exclude_inlines_references_into_the_excluded_block():
+    from thinc.api import Config
+
+    block = """
+[components.{name}]
+factory = "tagger"
+
+[components.{name}.model]
+@architectures = "spacy.Tagger.v2"
+
+[components.{name}.model.tok2vec]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = {width}
+depth = 1
+embed_size = 500
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
+    text = '[nlp]\nlang = "en"\npipeline = ["a", "b"]\n\n[components]\n' + block.format(name="a", width=64)
+    text += block.format(name="b", width="${components.a.model.tok2vec.width}")
+    nlp = Pipeline.from_config(Config().from_str(text), exclude=["a"])
+    assert nlp.config["components"]["b"]["model"]["tok2vec"]["width"] == 64
+    assert "components.a" not in nlp.config.to_str()
+    Pipeline.from_config(Config().from_str(nlp.config.to_str()))  # what it saves builds again
+
+
+def test_exclude_filters_meta(model_dir):
+    # meta still listed the excluded components, their labels and scores (review item 10).
+    import json
+
+    meta = json.loads((model_dir / "meta.json").read_text())
+    meta.update(performance={"tag_acc": 0.9, "score": 0.9}, score_weights={"tag_acc": 1.0},
+                frozen_components=["tagger"])
+    (model_dir / "meta.json").write_text(json.dumps(meta))
+    assert "tagger" in meta["labels"] and "tagger" in meta["pipeline"]
+    loaded = load(model_dir, exclude=["tagger"])
+    assert loaded.meta["pipeline"] == ["tok2vec"]
+    assert "tagger" not in loaded.meta["labels"]
+    assert loaded.meta["performance"] == {"score": 0.9} and loaded.meta["score_weights"] == {}
+    assert loaded.meta["frozen_components"] == []
+    assert load(model_dir).meta["performance"] == meta["performance"]
+
+
+def test_component_cfg_is_read_once(model_dir, monkeypatch):
+    # load read each cfg and from_disk read it again (review item 17).
+    import archcli.fileio
+    import archcli.language
+    import archcli.pipeline.base
+
+    reads = []
+    original = archcli.fileio.read_json
+
+    def counting(path, *args, **kwargs):
+        reads.append(Path(path))
+        return original(path, *args, **kwargs)
+
+    for module in (archcli.fileio, archcli.language, archcli.pipeline.base):
+        monkeypatch.setattr(module, "read_json", counting)
+    load(model_dir)
+    cfg_reads = sorted(str(p.relative_to(model_dir)) for p in reads if p.name == "cfg")
+    assert cfg_reads == ["tagger/cfg", "tok2vec/cfg"]
+
+
+def test_component_cfg_that_is_not_an_object(model_dir):
+    (model_dir / "tagger" / "cfg").write_text("[1, 2]")
+    with pytest.raises(ModelDirError, match="expected a JSON object") as err:
+        load(model_dir)
+    assert str(model_dir / "tagger" / "cfg") in str(err.value)
+
+
 # --- item 7 / 17: damaged directories name what is damaged ----------------------------------------
 def _remove_component(path: Path) -> Path:
     shutil.rmtree(path / "tagger")

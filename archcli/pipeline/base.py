@@ -106,7 +106,10 @@ class TrainablePipe(Pipe):
         if not (path / "model").exists():
             raise ModelDirError(f"component '{self.name}' has no weights file", where=str(path / "model"))
         if (path / "cfg").exists():
-            self.cfg.update(read_json(path / "cfg", error=ModelDirError))
+            cfg = read_json(path / "cfg", error=ModelDirError)
+            if not isinstance(cfg, dict):
+                raise ModelDirError("damaged: expected a JSON object", where=str(path / "cfg"))
+            self.cfg.update(cfg)
             self._after_cfg_loaded()
         try:
             self.model.from_bytes((path / "model").read_bytes())

@@ -1,5 +1,5 @@
 """The tok2vec component: runs its model once per batch and feeds every listener."""
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from thinc.api import Model, Optimizer, set_dropout_rate
 
@@ -146,11 +146,21 @@ def _check_upstream(name: str, upstream: str, earlier: Dict[str, Any], config: M
 
 def _listener_key(block: Any, path: str, upstream: str) -> str:
     """The config key of the listener block in `block` whose upstream is `upstream`."""
-    if isinstance(block, Mapping):
-        if block.get("@architectures") == "spacy.Tok2VecListener.v1" and block.get("upstream", "*") == upstream:
-            return f"{path}.upstream"
-        for key, value in block.items():
-            found = _listener_key(value, f"{path}.{key}", upstream)
-            if found.endswith(".upstream"):
-                return found
-    return path
+    return next((key for key, found in listener_blocks(block, path) if found == upstream), path)
+
+
+LISTENER_NAME = "spacy.Tok2VecListener.v1"
+
+
+def listener_blocks(block: Any, path: str) -> Iterator[Tuple[str, str]]:
+    """(config key of `upstream`, upstream) of every listener block inside a component's block.
+
+    The one walker for the config side of listeners (these errors, and `exclude` in language.py),
+    so both find the same blocks: `@architectures` or `@layers` naming the registered listener.
+    """
+    if not isinstance(block, Mapping):
+        return
+    if LISTENER_NAME in (block.get("@architectures"), block.get("@layers")):
+        yield f"{path}.upstream", str(block.get("upstream", "*"))
+    for key, value in block.items():
+        yield from listener_blocks(value, f"{path}.{key}")
