@@ -49,8 +49,21 @@ def test_version_and_info():
     output = invoke("info")
     for key in ("archcli version", "Python version", "Platform", "thinc version", "torch version"):
         assert key in output
-    count = int(re.search(r"Registered architectures\s+(\d+)", output).group(1))
+    assert "Registered architectures" not in output
+    count = int(re.search(r"Registered architectures\s+(\d+)", invoke("info", "--architectures")).group(1))
     assert count >= 20
+
+
+def test_info_imports_neither_thinc_nor_torch():
+    # `archcli info` imported torch to count architectures: 2 s for a version table (review item 14).
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom archcli.cli import main\nsys.argv = ['archcli', 'info']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'thinc') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "archcli version" in out and out.strip().endswith("[]")
 
 
 def test_spacy_spellings_init_config_and_debug_model(tmp_path):
