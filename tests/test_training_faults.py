@@ -374,3 +374,45 @@ def test_a_failure_loading_weights_that_fit_is_a_bug(monkeypatch):
     with pytest.raises(ValueError, match="a bug in from_bytes") as info:
         load_weights(model, data, where="w.bin", target="the tok2vec")
     assert not isinstance(info.value, ArchcliError)
+
+
+# --- review item 7: Corpus.max_length splits long docs into sentences, never drops in silence -------
+
+def test_max_length_splits_long_docs_into_sentences_and_counts_what_it_skips(capsys):
+    from archcli.language import Pipeline
+    from archcli.tokens.doc import Doc, Span
+    from archcli.training.corpus import Corpus
+
+    nlp = Pipeline.from_config(Config().from_disk(TAGGER_CFG))
+    words = "a b c d e f".split()
+    split = Doc(nlp.vocab, words, heads=[1, 1, 1, 4, 4, 4], tags=list("XYZXYZ"),
+                sent_starts=[True, False, False, True, False, False])
+    split.ents = [Span(split, 4, 6, "LOC")]
+    unsplittable = Doc(nlp.vocab, words)
+    long_sentence = Doc(nlp.vocab, words + ["g"], sent_starts=[True] + [False] * 5 + [True])
+    corpus = Corpus("mem", max_length=4)
+    corpus._read_file = lambda path, nlp: iter([(split, "mem#0"), (unsplittable, "mem#1"), (long_sentence, "mem#2")])
+    import archcli.training.corpus as corpus_module
+
+    original = corpus_module.walk_corpus
+    corpus_module.walk_corpus = lambda path, suffixes: [Path("mem")]
+    try:
+        examples = list(corpus(nlp))
+    finally:
+        corpus_module.walk_corpus = original
+    docs = [eg.reference for eg in examples]
+    assert [d.words for d in docs] == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
+    assert docs[1].head.tolist() == [1, 1, 1] and docs[1].get_strings("tag") == ["X", "Y", "Z"]
+    assert [(e.start, e.end, e.label_) for e in docs[1].ents] == [(1, 3, "LOC")]
+    assert "2 document(s) or sentence(s) longer than max_length = 4 tokens skipped" in capsys.readouterr().err
+
+
+def test_console_logger_v3_refuses_an_eval_progress_bar():
+    from archcli.training.loop import resolve_training
+
+    config = Config().from_disk(TAGGER_CFG, interpolate=False)
+    config["training"]["logger"] = {"@loggers": "spacy.ConsoleLogger.v3", "progress_bar": "eval"}
+    with pytest.raises(ConfigError, match=r"training\.logger\.progress_bar: .*not 'eval'"):
+        resolve_training(config)
+    config["training"]["logger"]["progress_bar"] = "train"
+    resolve_training(config)

@@ -6,10 +6,13 @@ files by extension, so a spaCy config pointed at any of them trains unchanged.
 import random
 import sys
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Optional, Set, Union
+from typing import Callable, Dict, Iterator, List, Optional, Set, Union
+
+import numpy
 
 from ..errors import CorpusError
 from .._registry import registry
+from ..tokens.doc import _HASHED, Doc, Span
 from ..tokens.docbin import read_docbin
 from ..tokens.example import Example
 from .conllu import read_conllu
@@ -54,20 +57,35 @@ class Corpus:
             files = list(files)
             random.shuffle(files)
         n_yielded = 0
+        skipped = [0]
         for path in files:
             for doc, where in self._read_file(path, nlp):
-                if self.max_length and len(doc) > self.max_length:
-                    continue
-                example = Example.from_gold(doc, source=where)
-                if self.augmenter is not None:
-                    yield from self.augmenter(nlp, example)
-                else:
-                    yield example
-                n_yielded += 1
-                if self.limit and n_yielded >= self.limit:
-                    return
+                for part in self._within_max_length(doc, skipped):
+                    example = Example.from_gold(part, source=where)
+                    if self.augmenter is not None:
+                        yield from self.augmenter(nlp, example)
+                    else:
+                        yield example
+                    n_yielded += 1
+                    if self.limit and n_yielded >= self.limit:
+                        _note_too_long(self.path, self.max_length, skipped[0])
+                        return
+        _note_too_long(self.path, self.max_length, skipped[0])
         if n_yielded == 0:
             raise CorpusError("the corpus holds no documents", where=str(self.path))
+
+    def _within_max_length(self, doc: Doc, skipped: List[int]) -> List[Doc]:
+        """As spaCy: a doc longer than max_length is split into its gold sentences, and a part
+        still too long (or a doc without sentence boundaries) is skipped and counted."""
+        if not self.max_length or len(doc) <= self.max_length:
+            return [doc]
+        if not (doc.sent_start[1:] == 1).any():
+            skipped[0] += 1
+            return []
+        parts = [sentence_doc(doc, sent.start, sent.end) for sent in doc.sents]
+        kept = [part for part in parts if len(part) <= self.max_length]
+        skipped[0] += len(parts) - len(kept)
+        return kept
 
     def _read_file(self, path: Path, nlp):
         if path.name.endswith(".conllu"):
@@ -84,6 +102,43 @@ class Corpus:
         else:
             for i, doc in enumerate(read_docbin(path, nlp.vocab)):
                 yield doc, f"{path}#doc{i}"
+
+
+def sentence_doc(doc: Doc, start: int, end: int) -> Doc:
+    """Tokens start:end of `doc` as a Doc of their own, with the annotations inside them (heads
+    re-based; an entity or span crossing the edge is left out; cats and user_data as the doc's)."""
+    part = doc.copy()
+    part.lex = doc.lex[start:end]
+    part.spaces = doc.spaces[start:end]
+    for name in _HASHED:
+        setattr(part, name, getattr(doc, name)[start:end].copy())
+    heads = doc.head[start:end] - start
+    inside = (heads >= 0) & (heads < end - start)
+    part.head = numpy.where(inside, heads, numpy.arange(end - start)).astype("int32")
+    part.sent_start = doc.sent_start[start:end].copy()
+    part.sent_start[0] = 1
+
+    def moved(spans):
+        return [Span(part, s.start - start, s.end - start, s.label_, s.kb_id_) for s in spans
+                if start <= s.start and s.end <= end]
+
+    part.ents = moved(doc.ents)
+    part.spans = {key: moved(group) for key, group in doc.spans.items()}
+    return part
+
+
+_TOO_LONG_NOTED: Set[tuple] = set()
+
+
+def _note_too_long(path, max_length: int, n_skipped: int) -> None:
+    """Say once per corpus how many docs or sentences max_length left out (never in silence)."""
+    key = (str(path), max_length, n_skipped)
+    if not n_skipped or key in _TOO_LONG_NOTED:
+        return
+    _TOO_LONG_NOTED.add(key)
+    print(f"ℹ Corpus {path}: {n_skipped} document(s) or sentence(s) longer than max_length = {max_length} "
+          "tokens skipped (a longer document is split into its sentences where it has them)",
+          file=sys.stderr, flush=True)
 
 
 _GOLD_PREPROC_NOTED: Set[bool] = set()

@@ -7,6 +7,7 @@ import tqdm
 from wasabi import row as table_row
 
 from .._registry import registry
+from ..ml.checks import bad_argument
 
 LogStep = Callable[[Optional[Dict[str, Any]]], None]
 Finalize = Callable[[], None]
@@ -32,7 +33,7 @@ def console_logger(progress_bar: Union[bool, str, None] = False, console_output:
         aligns = ["r"] * len(headers)
         log_file = open(output_file, "a", encoding="utf8") if output_file else None
         state: Dict[str, Any] = {"bar": None, "header_done": False}
-        show_bar = progress_bar in (True, "train", "eval") and console_output
+        show_bar = progress_bar in (True, "train") and console_output
 
         def log_step(info: Optional[Dict[str, Any]]) -> None:
             if not state["header_done"]:
@@ -92,4 +93,10 @@ def console_logger_v2(progress_bar: bool = False, console_output: bool = True, o
 @registry.loggers("spacy.ConsoleLogger.v3")
 def console_logger_v3(progress_bar: Optional[str] = None, console_output: bool = True,
                       output_file: Optional[str] = None):
+    """progress_bar: "train" (a bar between evaluations) or null; spaCy's "eval" (a bar while
+    the dev corpus is scored) is refused rather than drawn as "train"."""
+    if progress_bar not in (None, "train"):
+        hint = " (a bar during evaluation is not supported)" if progress_bar == "eval" else ""
+        raise bad_argument("spacy.ConsoleLogger.v3", "progress_bar",
+                           f'must be "train" or null, not {progress_bar!r}{hint}')
     return console_logger(progress_bar=progress_bar, console_output=console_output, output_file=output_file)
