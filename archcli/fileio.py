@@ -7,6 +7,7 @@ never a half-written one. This module imports only the standard library, so ever
 import contextlib
 import json
 import os
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any, Iterator, List, Type, Union
@@ -17,12 +18,10 @@ PathLike = Union[str, Path]
 
 
 def _temp_sibling(path: Path, kind: str) -> Path:
-    """`.NAME.tmp-PID` / `.NAME.old-PID`: the pid lets a later run tell a dead writer's
-    leftovers from a live one's. One left by this process (a failed earlier save) is removed."""
-    sibling = path.with_name(f".{path.name}.{kind}-{os.getpid()}")
-    if sibling.exists() or sibling.is_symlink():
-        _remove(sibling)
-    return sibling
+    """`.NAME.tmp-PID-TOKEN` / `.NAME.old-PID-TOKEN`: the pid lets a later run tell a dead
+    writer's leftovers from a live one's; the random token keeps two writers in one process
+    (or a reused pid) from sharing, and so deleting, each other's temporary."""
+    return path.with_name(f".{path.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -61,37 +60,65 @@ def _siblings(path: Path, kind: str, *, dead_only: bool) -> List[Path]:
     prefix = f".{path.name}.{kind}-"
     found = []
     for candidate in path.parent.glob(prefix + "*"):
-        pid = candidate.name[len(prefix):]
-        if pid.isdigit() and not (dead_only and _pid_alive(int(pid))):
+        pid, dash, token = candidate.name[len(prefix):].partition("-")
+        if not (pid.isdigit() and dash and len(token) == 8 and all(c in "0123456789abcdef" for c in token)):
+            continue
+        if not (dead_only and _pid_alive(int(pid))):
             found.append(candidate)
     return found
 
 
-def remove_stale_temporaries(path: PathLike) -> None:
-    """Delete `.NAME.tmp-PID` siblings of `path` left by writers that no longer run."""
-    for candidate in _siblings(Path(path), "tmp", dead_only=True):
+def clean_stale_siblings(path: PathLike) -> None:
+    """Tidy what writers that no longer run left beside `path`: their temporaries are removed;
+    if `path` is missing (a swap killed between its two renames) the newest backup is the last
+    good version and is renamed back into place; other backups are removed."""
+    path = Path(path)
+    for candidate in _siblings(path, "tmp", dead_only=True):
         _remove(candidate)
+    backups = backups_of(path, dead_only=True)
+    if backups and not (path.exists() or path.is_symlink()):
+        os.replace(backups.pop(), path)
+    for stale in backups:
+        _remove(stale)
 
 
 def backups_of(path: PathLike, *, dead_only: bool = False) -> List[Path]:
-    """The `.NAME.old-PID` backups a directory swap leaves if it is killed between renames,
-    oldest first."""
+    """The `.NAME.old-PID-TOKEN` backups a directory swap leaves if it is killed between
+    renames, oldest first."""
     return sorted(_siblings(Path(path), "old", dead_only=dead_only), key=lambda p: p.stat().st_mtime)
 
 
-def check_output_path(path: PathLike, *, directory: bool) -> None:
+def _writable(directory: Path) -> bool:
+    return os.access(directory, os.W_OK | os.X_OK)
+
+
+def check_output_path(path: PathLike, *, directory: bool, error: Type[ArchcliError] = ArchcliError) -> None:
     """Refuse, before any work is done, an output path that cannot be created: a directory
-    where a file is wanted (or the reverse), or a path under an existing file."""
+    where a file is wanted (or the reverse), a path under an existing file, or one whose
+    nearest existing directory cannot be written."""
     path = Path(path)
     if directory and path.exists() and not path.is_dir():
-        raise ArchcliError("exists and is not a directory; choose another output path", where=str(path))
+        raise error("exists and is not a directory; choose another output path", where=str(path))
     if not directory and path.is_dir():
-        raise ArchcliError("is a directory; give a file name", where=str(path))
+        raise error("is a directory; give a file name", where=str(path))
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise ArchcliError(f"cannot create a directory under '{parent}': it is a file", where=str(path))
+                raise error(f"cannot create a directory under '{parent}': it is a file", where=str(path))
+            if not _writable(parent):
+                raise error(f"cannot write to '{parent}' (permission denied)", where=str(path))
             break
+
+
+def make_output_dir(path: PathLike, *, error: Type[ArchcliError] = ArchcliError) -> Path:
+    """`path` checked and created (with its parents); an OS refusal is one `error` naming it."""
+    path = Path(path)
+    check_output_path(path, directory=True, error=error)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise error(f"cannot create the output directory: {err.strerror}", where=str(path)) from None
+    return path
 
 
 @contextlib.contextmanager
@@ -130,16 +157,16 @@ def write_text_atomic(path: PathLike, text: str) -> None:
 def atomic_dir(path: PathLike) -> Iterator[Path]:
     """Yield a fresh temporary directory to fill; on success it replaces the directory `path`.
 
-    The swap is two renames (old → `.NAME.old-PID`, new → NAME); only a kill between them leaves
-    no NAME, and then the backup holds the previous version (`load` names it). On failure the
-    temporary directory is removed, `path` is untouched and the error (an OSError for a full
-    disk or a permission problem) propagates. Temporaries of killed earlier runs
-    are removed first.
+    The swap is two renames (old → `.NAME.old-PID-TOKEN`, new → NAME); only a kill between them
+    leaves no NAME, and then the backup holds the previous version (`load` names it). On failure
+    the temporary directory is removed, `path` is untouched and the error (an OSError for a full
+    disk or a permission problem) propagates. What killed earlier writers left is tidied first
+    (clean_stale_siblings).
     """
     path = Path(path)
     check_output_path(path, directory=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
+    clean_stale_siblings(path)
     tmp = _temp_sibling(path, "tmp")
     tmp.mkdir()
     try:
@@ -159,9 +186,6 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
         raise
     _fsync_dir(path.parent)
     _remove(old)
-    # Older backups are superseded by the directory just written.
-    for stale in backups_of(path, dead_only=True):
-        _remove(stale)
 
 
 def read_json(path: PathLike, *, error: Type[ArchcliError] = ArchcliError) -> Any:

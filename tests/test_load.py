@@ -1,6 +1,7 @@
 """Loading and saving model directories: what is asked for is loaded, or a clear error says why."""
 import errno
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def test_load_gives_the_saved_predictions(saved):
 # --- item 7: no silent fallback to a backup ------------------------------------------------------
 def test_missing_dir_with_backup_is_an_error_naming_the_backup(model_dir):
     # What a save killed between its two renames leaves: no model, only the previous one's backup.
-    backup = model_dir.with_name(f".{model_dir.name}.old-{os.getpid()}")
+    backup = model_dir.with_name(f".{model_dir.name}.old-{os.getpid()}-0123abcd")
     os.replace(model_dir, backup)
     with pytest.raises(ModelDirError) as err:
         load(model_dir)
@@ -252,14 +253,47 @@ def test_save_removes_temporaries_of_a_killed_run(saved, tmp_path):
     nlp, _ = saved
     target = tmp_path / "model"
     # A writer that no longer runs (pid far above pid_max) left a half-written directory.
-    stale = tmp_path / ".model.tmp-99999999"
+    stale = tmp_path / ".model.tmp-99999999-0123abcd"
     stale.mkdir()
     (stale / "meta.json").write_text("{")
-    live = tmp_path / f".model.tmp-{os.getppid()}"  # a live writer's (our parent): left alone
+    live = tmp_path / f".model.tmp-{os.getppid()}-0123abcd"  # a live writer's (our parent): left alone
     live.mkdir()
+    mine = tmp_path / f".model.tmp-{os.getpid()}-0123abcd"  # another writer in this process: left alone
+    mine.mkdir()
     nlp.to_disk(target)
-    assert not stale.exists() and live.exists()
+    assert not stale.exists() and live.exists() and mine.exists()
     assert load(target).pipe_names == ["tok2vec", "tagger"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model.") and p not in (live, mine)]
+
+
+def test_temporaries_carry_a_random_token(tmp_path, monkeypatch):
+    import archcli.fileio as fileio
+
+    names = []
+    real = fileio._temp_sibling
+
+    def recording(path, kind):
+        sibling = real(path, kind)
+        names.append(sibling.name)
+        return sibling
+
+    monkeypatch.setattr(fileio, "_temp_sibling", recording)
+    fileio.write_text_atomic(tmp_path / "a.txt", "x")
+    fileio.write_text_atomic(tmp_path / "a.txt", "y")
+    assert len(names) == 2 and names[0] != names[1]
+    assert all(re.fullmatch(rf"\.a\.txt\.tmp-{os.getpid()}-[0-9a-f]{{8}}", name) for name in names)
+    assert (tmp_path / "a.txt").read_text() == "y"
+
+
+def test_output_dir_that_cannot_be_made_is_one_error(tmp_path, monkeypatch):
+    from archcli.fileio import make_output_dir
+
+    def refuse(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(ArchcliError, match="cannot create the output directory: Read-only file system"):
+        make_output_dir(tmp_path / "out")
 
 
 def test_save_onto_a_file_or_under_a_file_is_a_clear_error(saved, tmp_path):

@@ -154,9 +154,9 @@ def test_output_in_unwritable_directory(tmp_path):
 
 
 def test_output_permission_check(tmp_path, monkeypatch):
-    import archcli.training.loop as loop
+    import archcli.fileio as fileio
 
-    monkeypatch.setattr(loop, "_writable", lambda directory: False)
+    monkeypatch.setattr(fileio, "_writable", lambda directory: False)
     assert_user_error(train(tmp_path / "out", "--training.max_steps", "1"), "permission denied")
     assert not (tmp_path / "out").exists()
 
@@ -179,15 +179,16 @@ def test_full_disk_during_save_is_one_message_and_keeps_the_last_model(previous_
 
 
 def test_new_run_cleans_temporaries_of_a_killed_one(previous_run, tmp_path):
-    from archcli.training.loop import clean_stale_temporaries
+    from archcli.fileio import clean_stale_siblings
 
     out = copy_run(previous_run, tmp_path)
-    dead = 2 ** 22 + 12345  # above the default pid_max: never a live process
+    dead = f"{2 ** 22 + 12345}-0123abcd"  # a pid above the default pid_max: never a live process
     (out / f".model-last.tmp-{dead}").mkdir()
     (out / f".model-last.tmp-{dead}" / "half").write_text("x")
     best = snapshot(out / "model-best")
     os.replace(out / "model-best", out / f".model-best.old-{dead}")  # killed between the renames
-    clean_stale_temporaries(out)
+    for name in ("model-best", "model-last"):
+        clean_stale_siblings(out / name)
     assert sorted(p.name for p in out.iterdir()) == ["model-best", "model-last", "training_log.jsonl"]
     assert snapshot(out / "model-best") == best
 
@@ -416,3 +417,40 @@ def test_console_logger_v3_refuses_an_eval_progress_bar():
         resolve_training(config)
     config["training"]["logger"]["progress_bar"] = "train"
     resolve_training(config)
+
+
+# --- review items 15 and 16: one output-path check, one stale-temporary cleanup ---------------------
+
+def test_pretrain_output_under_a_file_or_unmakeable_is_one_message(tmp_path, monkeypatch):
+    cfg = tmp_path / "pretrain.cfg"
+    from archcli.init_config import init_config_text
+
+    cfg.write_text(init_config_text(["tok2vec", "tagger"], pretraining=True), encoding="utf8")
+    (tmp_path / "file").write_text("x")
+    assert_user_error(CliRunner().invoke(app, ["pretrain", str(cfg), str(tmp_path / "file" / "sub")]),
+                      "it is a file")
+
+    def refuse(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    assert_user_error(CliRunner().invoke(app, ["pretrain", str(cfg), str(tmp_path / "out")]),
+                      "cannot create the output directory: Read-only file system")
+
+
+def test_a_dir_swap_restores_the_backup_a_killed_swap_left(tmp_path):
+    from archcli.fileio import atomic_dir
+
+    target = tmp_path / "model"
+    dead = f"{2 ** 22 + 12345}-0123abcd"
+    backup = tmp_path / f".model.old-{dead}"
+    backup.mkdir()
+    (backup / "weights").write_text("last good")
+    older = tmp_path / f".model.old-{2 ** 22 + 1}-0123abcd"
+    older.mkdir()
+    os.utime(older, (1, 1))
+    with atomic_dir(target) as tmp:
+        assert (target / "weights").read_text() == "last good"  # put back before the swap
+        (tmp / "weights").write_text("new")
+    assert (target / "weights").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -21,19 +21,17 @@ def pretrain_cli(
 ) -> None:
     """Pretrain a tok2vec layer on raw text (PretrainVectors / PretrainCharacters objectives)."""
     from ..config import load_config
-    from ..errors import ArchcliError, ConfigError
+    from ..errors import ConfigError
 
     setup_gpu(gpu_id)
     config = load_config(config_path, overrides=parse_overrides(ctx.args))
     if not config.get("pretraining"):
         raise ConfigError("the config has no [pretraining] settings; `archcli init-config --pretraining` "
                           "writes a block to start from", where=str(config_path))
-    from ..fileio import write_bytes_atomic
+    from ..fileio import make_output_dir, write_bytes_atomic
     from ..training.pretraining import pretrain
 
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ArchcliError("the output path is a file; give a directory for the weights", where=str(output_dir))
-    output_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(output_dir)
     write_bytes_atomic(output_dir / "config.cfg", config.to_str().encode("utf8"))
     try:
         pretrain(config, output_dir, resume_path=resume_path, epoch_resume=epoch_resume, skip_last=skip_last)

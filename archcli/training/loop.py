@@ -7,9 +7,7 @@ interrupted run leaves the last good models, and a diverged one (NaN/inf) never 
 Settings are checked before any data is read or the output directory is touched.
 """
 import math
-import os
 import random
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,7 +21,7 @@ from wasabi import Printer
 from ..config import dot_to_object, interpolate_config, resolve_block
 from ..defaults import NLP_DEFAULTS, TRAINING_DEFAULTS, suggest, training_defaults
 from ..errors import ArchcliError, ConfigError, CorpusError, ModelDirError
-from ..fileio import backups_of, remove_stale_temporaries
+from ..fileio import check_output_path, clean_stale_siblings, make_output_dir
 from ..language import Pipeline
 from ..pipeline.factories import FACTORIES
 from ..scoring import score_tokenization, weighted_score
@@ -75,7 +73,7 @@ def train(
     interpolated, T = resolve_training(config)
     if output_path is not None:
         output_path = Path(output_path)
-        check_output_dir(output_path)
+        check_output_path(output_path, directory=True, error=ModelDirError)
     use_gpu_allocator(T["gpu_allocator"], "training.gpu_allocator")
     fix_random_seed(T["seed"])
     nlp = Pipeline.from_config(config)
@@ -105,8 +103,9 @@ def train(
     log_step, finalize_logger = setup_logger(nlp, stdout, stderr)
     eval_log: Optional[IO] = None
     if output_path is not None:
-        _make_output_dir(output_path)
-        clean_stale_temporaries(output_path)
+        make_output_dir(output_path, error=ModelDirError)
+        for name in ("model-best", "model-last"):
+            clean_stale_siblings(output_path / name)
 
     def evaluate() -> Tuple[float, Dict[str, Any]]:
         scores = nlp.evaluate(dev_examples)
@@ -211,44 +210,6 @@ def _int(block: Dict[str, Any], section: str, key: str, minimum: int, *, optiona
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
         raise ConfigError(f"must be {kind}, not {value!r}", where=f"{section}.{key}")
-
-
-def check_output_dir(path: Path) -> None:
-    """Fail before training when the models could not be saved under `path`."""
-    if path.exists() and not path.is_dir():
-        raise ModelDirError("the output path is an existing file; give a directory", where=str(path))
-    parent = path
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ModelDirError(f"cannot create the output directory: '{parent}' is a file", where=str(path))
-    if not _writable(parent):
-        raise ModelDirError(f"cannot write to '{parent}' (permission denied)", where=str(path))
-
-
-def _writable(directory: Path) -> bool:
-    return os.access(directory, os.W_OK | os.X_OK)
-
-
-def _make_output_dir(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ModelDirError(f"cannot create the output directory: {err.strerror}", where=str(path)) from None
-
-
-def clean_stale_temporaries(output_path: Path) -> None:
-    """Remove the `.model-*.tmp-PID` directories a killed run left; a `.model-*.old-PID` backup
-    whose model directory is gone (the run died between the two renames of a save) is the
-    last good model, so it is renamed back into place."""
-    for name in ("model-best", "model-last"):
-        path = output_path / name
-        remove_stale_temporaries(path)
-        backups = backups_of(path, dead_only=True)
-        if backups and not path.exists():
-            os.replace(backups.pop(), path)
-        for stale in backups:
-            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _read_corpus(corpus: Callable, nlp: Pipeline, what: str, where: str, stdout: IO) -> List[Example]:

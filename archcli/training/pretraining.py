@@ -24,7 +24,7 @@ from ..config import dot_to_object, interpolate_config, resolve_block
 from ..defaults import (PRETRAIN_CORPUS_DEFAULTS, PRETRAINING_DEFAULTS, default_pretraining_config, defaults,
                         render_sections)
 from ..errors import ArchcliError, ConfigError, CorpusError
-from ..fileio import write_bytes_atomic
+from ..fileio import check_output_path, make_output_dir, write_bytes_atomic
 from ..ml.pretrain import get_loss
 from ..tokens import Doc
 from .init_tok2vec import get_tok2vec_ref, load_weights
@@ -69,8 +69,7 @@ def pretrain(
     stderr = stderr or sys.stderr
     msg = Printer(no_print=silent)
     output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ArchcliError("the output path is a file; give a directory for the weights", where=str(output_dir))
+    check_output_path(output_dir, directory=True)
     config = Config(config)
     if not config.get("pretraining"):
         raise ConfigError("the config has no [pretraining] settings; `archcli init-config --pretraining` "
@@ -108,7 +107,7 @@ def pretrain(
         raise ArchcliError("--epoch-resume needs --resume-path (the weights file to continue from)")
     else:
         epoch_resume = 0
-    output_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(output_dir)
 
     max_epochs = int(P["max_epochs"])
     n_save_every = P["n_save_every"]
