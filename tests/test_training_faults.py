@@ -454,3 +454,46 @@ def test_a_dir_swap_restores_the_backup_a_killed_swap_left(tmp_path):
         (tmp / "weights").write_text("new")
     assert (target / "weights").read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+# --- review item 17: one evaluation per step, patience counted from the best step ------------------
+
+def test_patience_evaluates_the_step_it_runs_out_on_once():
+    import contextlib
+
+    from archcli.training.loop import train_while_improving
+
+    class FakePipeline:
+        pipeline = []
+
+        def update(self, batch, drop, losses, exclude, annotates):
+            losses["x"] = losses.get("x", 0.0) + 1.0
+
+        def finish_update(self, optimizer, exclude):
+            pass
+
+        def use_params(self, params):
+            return contextlib.nullcontext()
+
+    class FakeOptimizer:
+        averages = None
+
+        def step_schedules(self):
+            pass
+
+    scores = iter([0.5, 0.7, 0.6, 0.6, 0.6, 0.6])
+    calls = []
+
+    def evaluate():
+        calls.append(1)
+        return next(scores), {}
+
+    T = {"dropout": 0.0, "eval_frequency": 3, "accumulate_gradient": 1, "patience": 4, "max_steps": 100,
+         "max_epochs": 0, "frozen_components": [], "annotating_components": [],
+         "batcher": lambda examples: ([eg] for eg in examples)}
+    timings = {"train_seconds": 0.0, "train_words": 0}
+    infos = list(train_while_improving(FakePipeline(), FakeOptimizer(), T, [[1, 2]] * 3, evaluate, timings))
+    evaluated = [info["step"] for info in infos if info["score"] is not None]
+    # best at step 3; patience runs out at step 7, evaluated once and the last step
+    assert evaluated == [0, 3, 6, 7] and len(calls) == 4
+    assert infos[-1]["step"] == 7

@@ -331,14 +331,9 @@ def train_while_improving(
             "words": words_seen, "eval_frequency": eval_frequency,
         }
         stop = last_batch or bool(max_steps and step >= max_steps)
-        if step % eval_frequency == 0 or stop:
-            with nlp.use_params(optimizer.averages):
-                score, other = evaluate()
-            results.append((score, step))
-            info.update(score=score, other_scores=other, seconds=timings["train_seconds"])
-        best_score, neg_best_step = max((s, -st) for s, st in results) if results else (0.0, 0)
-        if patience and step - (-neg_best_step) >= patience and info["score"] is None:
-            # The last step before patience runs out is evaluated too, so model-last is final.
+        out_of_patience = bool(patience and step - _best_step(results) >= patience)
+        # The step on which patience runs out is evaluated too, so model-last is final.
+        if step % eval_frequency == 0 or stop or out_of_patience:
             with nlp.use_params(optimizer.averages):
                 score, other = evaluate()
             results.append((score, step))
@@ -346,12 +341,14 @@ def train_while_improving(
         yield info
         if info["score"] is not None:
             losses = {}
-        if stop:
-            break
-        best_score, neg_best_step = max((s, -st) for s, st in results) if results else (0.0, 0)
-        if patience and step - (-neg_best_step) >= patience:
+        if stop or (patience and step - _best_step(results) >= patience):
             break
         step_start = time.perf_counter()
+
+
+def _best_step(results: List[Tuple[float, int]]) -> int:
+    """The step of the best score so far (the earliest, on a tie); 0 before any evaluation."""
+    return -max((score, -step) for score, step in results)[1] if results else 0
 
 
 def _with_last(items: Iterable[Any]) -> Iterator[Tuple[Any, bool]]:
