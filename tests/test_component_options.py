@@ -196,6 +196,21 @@ def test_batch_by_sequence_refuses_get_length():
         _batcher('@batchers = "spacy.batch_by_sequence.v1"\nsize = 2\nget_length = {"@misc": "archcli.test_len.v1"}')
 
 
+@pytest.mark.parametrize("batcher,key", [
+    ({"@batchers": "spacy.batch_by_sequence.v1", "size": 2, "get_length": {"@misc": "archcli.test_len.v1"}},
+     "training.batcher.get_length"),
+    ({"@batchers": "spacy.batch_by_padded.v1", "size": 10, "buffer": 0}, "training.batcher.buffer"),
+])
+def test_batcher_refusals_name_the_full_config_key(batcher, key):
+    from archcli.training.loop import resolve_training
+
+    config = load_config(TAGGER_CFG)
+    config["training"]["batcher"] = batcher
+    with pytest.raises(ConfigError) as err:
+        resolve_training(config)
+    assert str(err.value).startswith(key + ":"), str(err.value)
+
+
 @registry.misc("archcli.test_len.v1")
 def _double_len():
     return lambda item: 2 * len(item)

@@ -4,7 +4,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Union
 
 import numpy
 
-from ..errors import ConfigError
+from ..ml.checks import bad_argument, require_size
 from .._registry import registry
 
 Sizing = Union[int, Iterable[float]]
@@ -139,8 +139,7 @@ def configure_minibatch_by_padded_size(
     discard_oversize: bool = False,
     get_length: Optional[Callable[[Any], int]] = None,
 ) -> Callable[[Iterable[Any]], Iterator[List[Any]]]:
-    if buffer < 1:
-        raise ConfigError(f"buffer must be a positive number of items, got {buffer}", where="batcher.buffer")
+    require_size("spacy.batch_by_padded.v1", buffer=buffer)  # the error names training.batcher.buffer
 
     def batcher(items: Iterable[Any]) -> Iterator[List[Any]]:
         return minibatch_by_padded_size(items, size, buffer, discard_oversize, get_length)
@@ -155,10 +154,10 @@ def configure_minibatch(
     """`size` sequences per batch. A sequence count has no use for lengths, and spaCy's batcher
     fails when given `get_length`, so a non-null one is refused rather than dropped."""
     if get_length is not None:
-        raise ConfigError(
-            "spacy.batch_by_sequence.v1 counts sequences and has no use for get_length; remove it, or use "
+        raise bad_argument(
+            "spacy.batch_by_sequence.v1", "get_length",
+            "this batcher counts sequences and has no use for it; remove it, or use "
             "spacy.batch_by_words.v1 or spacy.batch_by_padded.v1, which size batches by length",
-            where="batcher.get_length",
         )
 
     def batcher(items: Iterable[Any]) -> Iterator[List[Any]]:
