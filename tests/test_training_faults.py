@@ -497,3 +497,39 @@ def test_patience_evaluates_the_step_it_runs_out_on_once():
     # best at step 3; patience runs out at step 7, evaluated once and the last step
     assert evaluated == [0, 3, 6, 7] and len(calls) == 4
     assert infos[-1]["step"] == 7
+
+
+# --- review item 20: the divergence check reads a component's gradients back once ------------------
+
+def test_gradient_check_is_one_device_reduction_per_component(monkeypatch):
+    from thinc.api import Linear, chain
+
+    from archcli.training import loop
+
+    model = chain(Linear(nO=3, nI=2), Linear(nO=2, nI=3)).initialize()
+    for node in model.walk():
+        for param in node.param_names:
+            node.inc_grad(param, model.ops.alloc(node.get_param(param).shape) + 1e38)  # sum overflows, finite
+    stacks = []
+    real_stack = numpy.stack
+
+    def counting_stack(arrays, *args, **kwargs):
+        stacks.append(len(arrays))
+        return real_stack(arrays, *args, **kwargs)
+
+    monkeypatch.setattr(numpy, "stack", counting_stack)
+
+    class Proc:
+        is_trainable = True
+
+    proc = Proc()
+    proc.model = model
+
+    class FakePipeline:
+        pipeline = [("tagger", proc)]
+
+    loop._check_finite(FakePipeline(), {"tagger": 1.0}, [], 3)
+    assert stacks == [4]  # four gradients, one combined reduction
+    model.layers[1].get_grad("b")[0] = numpy.nan
+    with pytest.raises(loop.TrainingDiverged, match="step 3: a gradient of component 'tagger' \\(linear.b\\)"):
+        loop._check_finite(FakePipeline(), {"tagger": 1.0}, [], 3)

@@ -365,7 +365,10 @@ def _with_last(items: Iterable[Any]) -> Iterator[Tuple[Any, bool]]:
 
 
 def _check_finite(nlp: Pipeline, losses: Dict[str, float], exclude: Iterable[str], step: int) -> None:
-    """Raise at the step where a loss or gradient stops being finite, naming the component."""
+    """Raise at the step where a loss or gradient stops being finite, naming the component.
+
+    The losses are checked every step; a component's gradients with one reduction on its device
+    and one transfer (not a sync per parameter), and walked one by one only to name a bad one."""
     hint = ("training diverged; model-best/model-last keep the last finite weights. Lower "
             "training.optimizer.learn_rate (or check the data)")
     for name, loss in losses.items():
@@ -373,29 +376,36 @@ def _check_finite(nlp: Pipeline, losses: Dict[str, float], exclude: Iterable[str
             raise TrainingDiverged(f"step {step}: the loss of component '{name}' is {loss}: {hint}")
     exclude = set(exclude)
     for name, proc in nlp.pipeline:
-        if name in exclude or not proc.is_trainable:
+        if name in exclude or not proc.is_trainable or _all_finite(proc.model, grads=True):
             continue
         bad = _first_nonfinite(proc.model, grads=True)
         if bad is not None:
             raise TrainingDiverged(f"step {step}: a gradient of component '{name}' ({bad}) is not finite: {hint}")
 
 
-def _first_nonfinite(model, *, grads: bool = False) -> Optional[str]:
-    """The name of the first parameter (or gradient) holding a NaN or inf, else None."""
+def _arrays(model, *, grads: bool) -> Iterator[Tuple[str, Any]]:
+    """(layer.param, array) for each parameter (or gradient) `model` holds."""
     for node in model.walk():
         for param in node.param_names:
-            if grads:
-                if not node.has_grad(param):
-                    continue
-                array = node.get_grad(param)
-            else:
-                if not node.has_param(param):
-                    continue
-                array = node.get_param(param)
-            if array.size and not math.isfinite(float(array.sum())):
-                if node.ops.xp.isfinite(array).all():  # a finite array whose sum overflowed
-                    continue
-                return f"{node.name}.{param}"
+            if grads and node.has_grad(param):
+                yield f"{node.name}.{param}", node.get_grad(param)
+            elif not grads and node.has_param(param):
+                yield f"{node.name}.{param}", node.get_param(param)
+
+
+def _all_finite(model, *, grads: bool = False) -> bool:
+    """Whether every parameter (or gradient) is finite: per-array flags computed on the
+    model's device, combined there, and read back once."""
+    xp = model.ops.xp
+    flags = [xp.isfinite(array).all() for _, array in _arrays(model, grads=grads) if array.size]
+    return not flags or bool(xp.stack(flags).all())
+
+
+def _first_nonfinite(model, *, grads: bool = False) -> Optional[str]:
+    """The name of the first parameter (or gradient) holding a NaN or inf, else None."""
+    for name, array in _arrays(model, grads=grads):
+        if array.size and not bool(model.ops.xp.isfinite(array).all()):
+            return name
     return None
 
 
@@ -404,7 +414,7 @@ def nonfinite_weights(nlp: Pipeline) -> Optional[str]:
     for name, proc in nlp.components:
         model = getattr(proc, "model", None)
         if model is not None and hasattr(model, "walk"):
-            bad = _first_nonfinite(model)
+            bad = None if _all_finite(model) else _first_nonfinite(model)
             if bad is not None:
                 return f"{name}: {bad}"
     return None
