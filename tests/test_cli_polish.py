@@ -13,7 +13,7 @@ from archcli.cli import app
 from archcli.errors import ArchcliError
 
 from .test_pretrain import CHARS_CFG, RAW_TEXT, SMALL
-from .util import TAGGER_CFG
+from .util import TAGGER_CFG, interrupt_pretraining_at
 
 runner = CliRunner()
 
@@ -76,18 +76,7 @@ def test_spacy_spellings_init_config_and_debug_model(tmp_path):
 
 
 def test_ctrl_c_in_pretrain_names_what_pretrain_leaves(tmp_path, monkeypatch):
-    from archcli.training import pretraining
-
-    calls = {"n": 0}
-    original = pretraining.make_update
-
-    def interrupt_later(model, docs, optimizer):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(model, docs, optimizer)
-
-    monkeypatch.setattr(pretraining, "make_update", interrupt_later)
+    interrupt_pretraining_at(monkeypatch, 3)
     out = tmp_path / "out"
     args = ["pretrain", CHARS_CFG, out, "--paths.raw_text", RAW_TEXT]
     for key, value in SMALL.items():

@@ -17,7 +17,7 @@ from archcli.training.pretraining import pretrain
 from .test_pretrain import (
     CHARS_CFG, RAW_TEXT, SMALL, VECTORS_CFG, model_arrays, small_config, weight_arrays, write_sample_vectors,
 )
-from .util import write_conllu_slice
+from .util import interrupt_pretraining_at, write_conllu_slice
 
 runner = CliRunner()
 
@@ -271,24 +271,14 @@ def test_missing_raw_text_path(tmp_path):
 def test_no_half_written_weights_on_interrupt(tmp_path, monkeypatch):
     """Interrupted in epoch 1: model0.bin complete, model-last.bin saved, no temporary files."""
     from archcli import fileio
-    from archcli.training import pretraining
 
-    calls = {"n": 0}
-    original = pretraining.make_update
-
-    def interrupt_later(model, docs, optimizer):
-        calls["n"] += 1
-        if calls["n"] == 8:
-            raise KeyboardInterrupt
-        return original(model, docs, optimizer)
-
-    monkeypatch.setattr(pretraining, "make_update", interrupt_later)
+    interrupt_pretraining_at(monkeypatch, 8)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         pretrain(small_config(), out, silent=True)
     assert weight_files(out) == ["model-last.bin", "model0.bin"]
     # A write that fails half-way leaves no file under the final name.
-    monkeypatch.setattr(pretraining, "make_update", original)
+    monkeypatch.undo()  # updates run normally again
 
     def broken_fsync(fd):
         raise OSError("disk full")

@@ -33,3 +33,19 @@ def write_conllu_slice(src: Path, dest: Path, start: int, n_sents: int) -> Path:
                     break
     dest.write_text("".join(out), encoding="utf8")
     return dest
+
+
+def interrupt_pretraining_at(monkeypatch, n_update: int) -> None:
+    """Make pretraining's `n_update`-th update raise KeyboardInterrupt (as Ctrl-C would)."""
+    from archcli.training import pretraining
+
+    calls = {"n": 0}
+    original = pretraining.make_update
+
+    def interrupt_later(model, docs, optimizer):
+        calls["n"] += 1
+        if calls["n"] == n_update:
+            raise KeyboardInterrupt
+        return original(model, docs, optimizer)
+
+    monkeypatch.setattr(pretraining, "make_update", interrupt_later)
