@@ -220,6 +220,18 @@ def test_score_weight_naming_no_score_is_refused_with_suggestion(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_spacy_written_score_weights_train(tmp_path):
+    """`spacy init config` gives the tagger zero/null weights on keys its scorer never produces
+    (pos_acc, tag_micro_*): a config written by spaCy must train unchanged."""
+    weights = {"tag_acc": 1.0, "pos_acc": 0.0, "tag_micro_p": None, "tag_micro_r": None, "tag_micro_f": None}
+    args = []
+    for key, value in weights.items():
+        args += [f"--training.score_weights.{key}", "null" if value is None else str(value)]
+    result = train(tmp_path / "out", "--training.max_steps", "2", *args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "model-last" / "meta.json").exists()
+
+
 def test_evaluate_on_data_without_the_annotation_fails(previous_run, tmp_path):
     dev = _strip_tags(DEV, tmp_path / "dev.conllu")
     assert_user_error(run("evaluate", previous_run / "model-last", dev), "no tag annotation", str(dev))

@@ -251,8 +251,9 @@ def missing_annotations(nlp: Pipeline, examples: List[Example], exclude: Iterabl
 
 def check_score_weights(nlp: Pipeline, examples: List[Example], weights: Dict[str, Optional[float]],
                         explicit: Dict[str, Any], warn: Callable[[str], Any]) -> None:
-    """A weight on a score no component produces: an error when [training.score_weights] sets it
-    (with the closest real key), a warning when a component's default brings it."""
+    """A non-zero weight on a score no component produces: an error when [training.score_weights]
+    sets it (with the closest real key), a warning when a component's default brings it. Zero and
+    null weights change nothing (spaCy writes some for keys its scorers never produce)."""
     produced = {"speed"}
     gold = [Example(eg.reference, eg.reference, eg.source) for eg in examples[:50]]
     produced.update(score_tokenization(gold))
@@ -262,13 +263,15 @@ def check_score_weights(nlp: Pipeline, examples: List[Example], weights: Dict[st
         if meta is not None and factory_name != "spancat":
             produced.update(meta.default_score_weights)
         produced.update(proc.score(gold))
-    for key in weights:
-        if key in produced:
+    for key, weight in weights.items():
+        if key in produced or not weight:
             continue
         if key in explicit:
             raise ConfigError(f"no component produces a score named '{key}'.{suggest(key, produced)}",
                               where=f"training.score_weights.{key}")
         warn(f"The score weight '{key}' names a score no component produces; it is ignored")
+
+
 def _check_frozen_listeners(nlp: Pipeline, T: Dict[str, Any]) -> None:
     """A frozen tok2vec feeds its listeners only if it annotates the docs during training."""
     from ..pipeline.tok2vec import Tok2Vec
