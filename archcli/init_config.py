@@ -84,6 +84,9 @@ def init_config_text(
                            f"supported: {', '.join(SUPPORTED)}")
     if not pipeline:
         raise ArchcliError("--pipeline needs at least one component")
+    repeated = sorted({name for name in pipeline if pipeline.count(name) > 1})
+    if repeated:
+        raise ArchcliError(f"--pipeline names {', '.join(repeated)} more than once; each component needs its own name")
     use_vectors = bool(vectors) and optimize == "accuracy"
     tasks = [name for name in pipeline if name != "tok2vec"]
     featureless = [name for name in tasks if name in BOW_ONLY and optimize == "efficiency"]

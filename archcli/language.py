@@ -71,6 +71,10 @@ class Pipeline:
         pipe_names = nlp_cfg.get("pipeline", [])
         if not isinstance(pipe_names, list):
             raise ConfigError("must be a list of component names", where="nlp.pipeline")
+        repeated = sorted({name for name in pipe_names if pipe_names.count(name) > 1})
+        if repeated:
+            raise ConfigError(f"names {', '.join(map(repr, repeated))} more than once; component names must be "
+                              "unique (give each its own [components.NAME] block)", where="nlp.pipeline")
         components = resolved.get("components", {})
         _check_exclude(exclude, pipe_names, components)
         tokenizer_block = nlp_cfg.get("tokenizer") or {"@tokenizers": "spacy.Tokenizer.v1"}

@@ -134,7 +134,7 @@ def test_gold_preproc_noted_once(tmp_path, capsys, monkeypatch):
     list(create_docbin_reader(str(TEXT_SAMPLES[".conllu"]))(Pipeline()))
     err = capsys.readouterr().err
     assert len([line for line in err.splitlines() if "gold_preproc" in line]) == 1
-    assert "gold_preproc = false: training uses the corpus's own tokens" in err
+    assert "gold_preproc = false: archcli trains and scores on the corpus's own tokens" in err
     list(create_docbin_reader(str(TEXT_SAMPLES[".conllu"]), gold_preproc=True)(Pipeline()))
     assert "gold_preproc = true" in capsys.readouterr().err
     # archcli's own readers have no gold_preproc option, so they say nothing about it.

@@ -1,7 +1,7 @@
 """Shared CLI plumbing: dotted overrides, GPU setup, and turning user errors into exit 1."""
 import functools
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import typer
 from wasabi import msg
@@ -69,10 +69,12 @@ def setup_gpu(gpu_id: int) -> None:
     msg.info(f"Using GPU {gpu_id}")
 
 
-def user_errors(func: Optional[Callable] = None, *, interrupted: Optional[str] = None) -> Callable:
+def user_errors(func: Optional[Callable] = None, *,
+                interrupted: Union[None, str, Callable[[Dict[str, Any]], str]] = None) -> Callable:
     """Print ArchcliError messages without a traceback and exit 1; Ctrl-C exits 130.
 
-    `interrupted` is what Ctrl-C prints: each command says what it leaves behind (None: nothing).
+    `interrupted` is what Ctrl-C prints: each command says what it leaves behind (None: nothing),
+    as text or as a function of the command's arguments, so it can look at what is on disk.
     Use as `@user_errors` or `@user_errors(interrupted="...")`.
     """
     if func is None:
@@ -87,7 +89,8 @@ def user_errors(func: Optional[Callable] = None, *, interrupted: Optional[str] =
             sys.stderr.flush()
             raise typer.Exit(1)
         except KeyboardInterrupt:
-            msg.warn(interrupted or "Interrupted")
+            message = interrupted(kwargs) if callable(interrupted) else interrupted
+            msg.warn(message or "Interrupted")
             raise typer.Exit(130)
 
     return wrapper

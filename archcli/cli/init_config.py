@@ -44,9 +44,11 @@ def init_config_cli(
     output_file.parent.mkdir(parents=True, exist_ok=True)
     output_file.write_text(text, encoding="utf8")
     msg.good(f"Saved config to {output_file}")
-    msg.text(f"Train it with: archcli train {output_file} --output out --paths.train TRAIN --paths.dev DEV")
+    # Command lines are echoed unwrapped, so they can be copied (wasabi wraps at 80 columns).
+    typer.echo(f"Train it with:\n    archcli train {output_file} --output out --paths.train TRAIN --paths.dev DEV")
     if pretraining:
-        msg.text(f"Pretrain its tok2vec with: archcli pretrain {output_file} pretrain_out --paths.raw_text TEXTS.jsonl")
+        typer.echo(f"Pretrain its tok2vec with:\n    archcli pretrain {output_file} pretrain_out "
+                   "--paths.raw_text TEXTS.jsonl")
 
 
 init_app.command("config")(init_config_cli)

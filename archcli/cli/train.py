@@ -1,5 +1,5 @@
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import typer
 from wasabi import msg
@@ -8,8 +8,16 @@ from .app import app
 from ._util import COMMAND_SETTINGS, parse_overrides, setup_gpu, user_errors
 
 
+def _what_survives(kwargs: Dict[str, Any]) -> str:
+    output = kwargs.get("output_path")
+    saved = [name for name in ("model-best", "model-last") if output is not None and (output / name).is_dir()]
+    if not saved:
+        return "Interrupted before any model was saved"
+    return f"Interrupted: the last saved {' and '.join(saved)} in {output} are intact"
+
+
 @app.command("train", context_settings=COMMAND_SETTINGS)
-@user_errors(interrupted="Interrupted: the last saved model-best/model-last are intact")
+@user_errors(interrupted=_what_survives)
 def train_cli(
     ctx: typer.Context,
     config_path: Path = typer.Argument(..., metavar="CONFIG_PATH", help="Config file ('-' reads stdin)", allow_dash=True),

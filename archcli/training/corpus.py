@@ -158,7 +158,7 @@ def _note_gold_preproc(gold_preproc: bool) -> None:
         detail = "and keeps each document whole (spaCy would split it into sentences)"
     else:
         detail = "(spaCy would re-tokenise the raw text and align it to them)"
-    print(f"ℹ Corpus: gold_preproc = {str(gold_preproc).lower()}: training uses the corpus's own "
+    print(f"ℹ Corpus: gold_preproc = {str(gold_preproc).lower()}: archcli trains and scores on the corpus's own "
           f"tokens {detail}", file=sys.stderr, flush=True)
 
 
