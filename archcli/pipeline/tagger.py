@@ -28,8 +28,7 @@ normalize = false
 @factory(
     "tagger",
     default_config=DEFAULT_TAGGER_CONFIG,
-    # spaCy's weights, keys it never scores included, so a spaCy-written config matches them.
-    default_score_weights={"tag_acc": 1.0, "pos_acc": 0.0, "tag_micro_p": None, "tag_micro_r": None, "tag_micro_f": None},
+    default_score_weights={"tag_acc": 1.0},
 )
 def make_tagger(
     nlp,
