@@ -174,7 +174,33 @@ def resolve_block(block: Dict[str, Any], where: str, *, validate: bool = True) -
     except (TypeError, ValueError) as err:
         if not _user_mistake(err):
             raise
-        raise ConfigError(f"cannot build this block: {err}", where=where) from None
+        raise (_bad_schedule(err, block, where) or ConfigError(f"cannot build this block: {err}", where=where)) from None
+
+
+def _bad_schedule(err: Exception, block: Mapping[str, Any], where: str) -> Optional[ConfigError]:
+    """thinc's optimizer refusing a setting it cannot use as a schedule ("Invalid schedule for
+    'learn_rate' (<class 'str'>)"), named by its config key when the block has one place for it."""
+    import re
+
+    found = re.match(r"Invalid schedule for '(\w+)'", str(err))
+    if not found:
+        return None
+    key = found.group(1)
+    places = []
+
+    def walk(node: Any, path: str) -> None:
+        if not isinstance(node, Mapping):
+            return
+        if "@optimizers" in node and key in node:
+            places.append((f"{path}.{key}", node[key]))
+        for name, child in node.items():
+            walk(child, f"{path}.{name}")
+
+    walk(block, where)
+    if len(places) != 1:
+        return None
+    path, value = places[0]
+    return ConfigError(f"must be a number or a schedule, not {value!r}", where=path)
 
 
 def _user_mistake(err: Exception) -> bool:

@@ -446,8 +446,56 @@ def test_pretrain_output_under_a_file_or_unmakeable_is_one_message(tmp_path, mon
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(Path, "mkdir", refuse)
-    assert_user_error(CliRunner().invoke(app, ["pretrain", str(cfg), str(tmp_path / "out")]),
+    # With a raw-text corpus: the output directory is made only once everything else checks out.
+    raw_text = REPO / "corpus_samples" / "raw" / "texts.jsonl"
+    assert_user_error(CliRunner().invoke(app, ["pretrain", str(cfg), str(tmp_path / "out"),
+                                               "--paths.raw_text", str(raw_text)]),
                       "cannot create the output directory: Read-only file system")
+
+
+@pytest.mark.parametrize("key,value", [
+    ("pretraining.max_epochs", "-1"), ("pretraining.dropout", "2"), ("paths.raw_text", "nope.jsonl"),
+    ("pretraining.optimizer.L2", "-1"), ("corpora.pretrain.limit", "-1"),
+])
+def test_a_refused_pretrain_writes_nothing(tmp_path, key, value):
+    """A refused pretrain creates no output folder, and leaves an existing one's config.cfg as it was."""
+    cfg = REPO / "configs" / "pretrain_vectors.cfg"
+    value = str(tmp_path / value) if key == "paths.raw_text" else value
+    assert_user_error(run("pretrain", cfg, tmp_path / "new", f"--{key}", value), key if "raw" not in key else "nope")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.cfg").write_text("earlier run\n")
+    assert_user_error(run("pretrain", cfg, tmp_path / "old", f"--{key}", value))
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["config.cfg"]
+    assert (tmp_path / "old" / "config.cfg").read_text() == "earlier run\n"
+
+
+def test_a_pretrain_writes_its_config_when_training_starts(tmp_path):
+    cfg = REPO / "configs" / "pretrain_characters.cfg"
+    raw_text = REPO / "corpus_samples" / "raw" / "texts.jsonl"
+    result = run("pretrain", cfg, tmp_path / "out", "--paths.raw_text", raw_text, "--pretraining.max_epochs", "1")
+    assert result.exit_code == 0, result.output
+    saved = Config().from_disk(tmp_path / "out" / "config.cfg")
+    assert saved["pretraining"]["max_epochs"] == 1
+    assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_corpus_readers_refuse_negative_sizes_naming_the_key():
+    for reader, key, value in [("spacy.Corpus.v1", "max_length", -3), ("spacy.Corpus.v1", "limit", -1),
+                               ("archcli.ConlluCorpus.v1", "n_sents", 0), ("spacy.JsonlCorpus.v1", "min_length", -1),
+                               ("archcli.JsonlCorpus.v1", "max_length", -1), ("archcli.IobCorpus.v1", "limit", -2)]:
+        block = {"train": {"@readers": reader, "path": "x", key: value}}
+        with pytest.raises(ConfigError) as info:
+            resolve_block(block, "corpora")
+        assert f"corpora.train.{key}" in str(info.value), str(info.value)
+
+
+def test_optimizer_schedule_errors_name_the_key():
+    """thinc's own 'Invalid schedule' refusal (a block resolved without validate_settings) names the key."""
+    with pytest.raises(ConfigError) as info:
+        resolve_block({"optimizer": {"@optimizers": "Adam.v1", "learn_rate": "abc"}}, "pretraining")
+    assert "pretraining.optimizer.learn_rate" in str(info.value)
+    assert "a number or a schedule" in str(info.value)
 
 
 def test_a_dir_swap_restores_the_backup_a_killed_swap_left(tmp_path):

@@ -28,13 +28,12 @@ def pretrain_cli(
     if not config.get("pretraining"):
         raise ConfigError("the config has no [pretraining] settings; `archcli init-config --pretraining` "
                           "writes a block to start from", where=str(config_path))
-    from ..fileio import make_output_dir, write_bytes_atomic
     from ..training.pretraining import pretrain
 
-    make_output_dir(output_dir)
-    write_bytes_atomic(output_dir / "config.cfg", config.to_str().encode("utf8"))
     try:
-        pretrain(config, output_dir, resume_path=resume_path, epoch_resume=epoch_resume, skip_last=skip_last)
+        # pretrain checks everything first, and writes config.cfg only when training starts.
+        pretrain(config, output_dir, resume_path=resume_path, epoch_resume=epoch_resume, skip_last=skip_last,
+                 save_config=True)
     except KeyboardInterrupt:
         # pretrain writes no model-best/model-last directories: say what it does leave.
         last = "" if skip_last else "; model-last.bin holds the weights at the interruption"

@@ -4,7 +4,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 import numpy
 from thinc.api import Model
 
-from ..errors import ArchcliError
+from ..errors import ArchcliError, ConfigError
 from ..tokens import Doc
 from ..tokens.strings import hash_string
 from ..tokens.example import Example
@@ -39,6 +39,12 @@ def make_tagger(
     neg_prefix: str = "!",
     label_smoothing: float = 0.0,
 ) -> "Tagger":
+    # thinc's CategoricalCrossentropy refuses a negative value, and one that gives the gold tag no
+    # more probability than the others ((n - 1) / n of n tags, checked once the tags are known).
+    if (not isinstance(label_smoothing, (int, float)) or isinstance(label_smoothing, bool)
+            or not 0.0 <= label_smoothing < 1.0):
+        raise ConfigError(f"must be a number in [0, 1), not {label_smoothing!r}",
+                          where=f"components.{name}.label_smoothing")
     return Tagger(nlp.vocab, model, name, overwrite=overwrite, scorer=scorer, neg_prefix=neg_prefix,
                   label_smoothing=label_smoothing)
 
@@ -137,10 +143,25 @@ class Tagger(LabelledPipe):
         if not labels:
             raise ArchcliError(f"component '{self.name}' found no tags in the training data to learn")
         self.set_labels(labels)
+        self._check_label_smoothing()
         self._check_output_width(self.model.get_ref("output_layer"), "model.nO")
         doc_sample = [eg.reference for _, eg in zip(range(10), get_examples())]
         label_sample = [self.model.ops.alloc2f(len(doc), len(self.labels)) for doc in doc_sample]
         self.model.initialize(X=doc_sample, Y=label_sample)
+
+    def _check_label_smoothing(self) -> None:
+        """As thinc's to_categorical: with n tags, smoothing must stay under (n - 1) / n, or the
+        gold tag's target is no higher than the others' (and one tag cannot be smoothed at all)."""
+        smoothing = float(self.cfg.get("label_smoothing", 0.0) or 0.0)
+        n = len(self.labels)
+        if not smoothing:
+            return
+        where = f"components.{self.name}.label_smoothing"
+        if n < 2:
+            raise ConfigError(f"label smoothing needs at least 2 tags; the training data has {n}", where=where)
+        if smoothing >= (n - 1) / n:
+            raise ConfigError(f"must be less than (n - 1) / n = {(n - 1) / n:.3g} for the {n} tags in the "
+                              f"training data, not {smoothing!r}", where=where)
 
 
 def _lookup(keys: numpy.ndarray, values: numpy.ndarray):

@@ -12,6 +12,7 @@ import numpy
 
 from ..errors import CorpusError
 from .._registry import registry
+from ..ml.checks import require_size
 from ..tokens.doc import _HASHED, Doc, Span
 from ..tokens.docbin import read_docbin
 from ..tokens.example import Example
@@ -171,6 +172,7 @@ def create_docbin_reader(
     augmenter: Optional[Callable] = None,
 ) -> Callable[..., Iterator[Example]]:
     """spaCy's corpus reader: `.spacy` files, plus `.conllu`/`.iob2`/`.jsonl` chosen by extension."""
+    _check_sizes("spacy.Corpus.v1", max_length=max_length, limit=limit)
     return Corpus(path, limit=limit, max_length=max_length, gold_preproc=gold_preproc, augmenter=augmenter)
 
 
@@ -183,6 +185,7 @@ def create_conllu_reader(
     limit: int = 0,
 ) -> Callable[..., Iterator[Example]]:
     """CoNLL-U with `n_sents` sentences per doc; `tag_source="upos"` trains a UPOS tagger."""
+    _check_sizes("archcli.ConlluCorpus.v1", max_length=max_length, limit=limit, n_sents=n_sents)
     return Corpus(path, limit=limit, max_length=max_length, n_sents=n_sents, tag_source=tag_source)
 
 
@@ -191,6 +194,7 @@ def create_iob_reader(
     path: Optional[str], n_sents: int = 10, max_length: int = 0, limit: int = 0
 ) -> Callable[..., Iterator[Example]]:
     """CoNLL-style NER (IOB, IOB2 or BILUO tags), `n_sents` sentences per doc."""
+    _check_sizes("archcli.IobCorpus.v1", max_length=max_length, limit=limit, n_sents=n_sents)
     return Corpus(path, limit=limit, max_length=max_length, n_sents=n_sents)
 
 
@@ -204,12 +208,30 @@ def create_jsonl_reader(
     is reported once with its line number and skipped (`on_error = "skip"`). Blank lines are
     skipped silently, as spaCy does.
     """
+    return _jsonl_reader("spacy.JsonlCorpus.v1", path, min_length, max_length, limit, on_error)
+
+
+@registry.readers("archcli.JsonlCorpus.v1")
+def create_archcli_jsonl_reader(
+    path: Optional[str], min_length: int = 0, max_length: int = 0, limit: int = 0, on_error: str = "stop"
+) -> Callable[..., Iterator[Example]]:
+    """spacy.JsonlCorpus.v1 under archcli's name."""
+    return _jsonl_reader("archcli.JsonlCorpus.v1", path, min_length, max_length, limit, on_error)
+
+
+def _jsonl_reader(arch: str, path, min_length: int, max_length: int, limit: int, on_error: str) -> "JsonlTexts":
+    _check_sizes(arch, min_length=min_length, max_length=max_length, limit=limit)
     if on_error not in ("stop", "skip"):
-        raise CorpusError(f"on_error must be \"stop\" or \"skip\", not {on_error!r}", where="spacy.JsonlCorpus.v1")
+        raise CorpusError(f"on_error must be \"stop\" or \"skip\", not {on_error!r}", where=arch)
     return JsonlTexts(path, min_length=min_length, max_length=max_length, limit=limit, on_error=on_error)
 
 
-registry.readers.register("archcli.JsonlCorpus.v1", func=create_jsonl_reader)
+def _check_sizes(arch: str, *, n_sents: Optional[int] = None, **sizes: int) -> None:
+    """Lengths and limits are integers >= 0 (0: no limit), `n_sents` >= 1; a refusal is an
+    archcli.ml.checks error, which resolve_block re-addresses to the key (corpora.train.max_length)."""
+    require_size(arch, minimum=0, **sizes)
+    if n_sents is not None:
+        require_size(arch, minimum=1, n_sents=n_sents)
 
 
 class JsonlTexts:

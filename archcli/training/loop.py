@@ -155,7 +155,7 @@ def validate_settings(interpolated: Dict[str, Any], training: Dict[str, Any]) ->
     _int(training, "training", "seed", 0, optional=True)
     _int(training, "training", "accumulate_gradient", 1)
     _int(training, "training", "patience", 0)
-    _int(training, "training", "max_epochs", -1)
+    _check_max_epochs(training["max_epochs"])
     _int(training, "training", "max_steps", 0)
     _int(training, "training", "eval_frequency", 1)
     dropout = training["dropout"]
@@ -177,6 +177,8 @@ def validate_settings(interpolated: Dict[str, Any], training: Dict[str, Any]) ->
             raise ConfigError(f"must be a non-negative number or null, not {value!r}",
                               where=f"training.score_weights.{key}")
     batcher = training["batcher"]
+    check_batcher_settings(batcher, "training.batcher")
+    check_optimizer_settings(training["optimizer"], "training.optimizer")
     size = batcher.get("size") if isinstance(batcher, dict) else None
     if size is not None and not isinstance(size, dict) and not (_is_number(size) and size > 0):
         raise ConfigError(f"must be a positive number or a schedule, not {size!r}", where="training.batcher.size")
@@ -197,6 +199,54 @@ def validate_settings(interpolated: Dict[str, Any], training: Dict[str, Any]) ->
         value = nlp_block.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"must be a list of component names, not {value!r}", where=f"nlp.{key}")
+
+
+def _check_max_epochs(value: Any) -> None:
+    """0 is "no limit" as in spaCy; spaCy's -1 (stream the train corpus instead of loading it,
+    no shuffling) is refused by name rather than silently run as "no limit"."""
+    if value == -1 and isinstance(value, int) and not isinstance(value, bool):
+        raise ConfigError("-1 means \"stream the train corpus\" in spaCy, which archcli does not do (it loads "
+                          "the corpus and shuffles it every epoch); use 0 for no epoch limit, or a positive number",
+                          where="training.max_epochs")
+    _int({"max_epochs": value}, "training", "max_epochs", 0)
+
+
+# Optimizer settings given as plain numbers, with the range thinc's optimizers can use:
+# (test, what the message says it must be). A schedule (a block) or a list is left to thinc.
+_OPTIMIZER_RANGES: Dict[str, Tuple[Callable[[float], bool], str]] = {
+    "learn_rate": (lambda v: v > 0, "a positive number"),
+    "L2": (lambda v: v >= 0, "a non-negative number"),
+    "grad_clip": (lambda v: v >= 0, "a non-negative number (0: no clipping)"),
+    "beta1": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "beta2": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "eps": (lambda v: v > 0, "a positive number"),
+}
+
+
+def check_optimizer_settings(block: Any, where: str) -> None:
+    """The optimizer's numeric settings (`learn_rate`, `L2`, `grad_clip`, `beta1`, `beta2`,
+    `eps`): a number in range or a schedule, refused naming the key (`training.optimizer.L2`)."""
+    if not isinstance(block, dict):
+        return
+    for key, (in_range, what) in _OPTIMIZER_RANGES.items():
+        if key not in block:
+            continue
+        value = block[key]
+        if isinstance(value, (dict, list)):
+            continue  # a schedule, or thinc's list of values
+        if not _is_number(value):
+            raise ConfigError(f"must be a number or a schedule, not {value!r}", where=f"{where}.{key}")
+        if not in_range(value):
+            raise ConfigError(f"must be {what} or a schedule, not {value!r}", where=f"{where}.{key}")
+
+
+def check_batcher_settings(block: Any, where: str) -> None:
+    """A batcher's `tolerance` (the share a batch may run over its size) is a non-negative number."""
+    if not isinstance(block, dict) or "tolerance" not in block:
+        return
+    value = block["tolerance"]
+    if not isinstance(value, dict) and not (_is_number(value) and value >= 0):
+        raise ConfigError(f"must be a non-negative number, not {value!r}", where=f"{where}.tolerance")
 
 
 def _is_number(value: Any) -> bool:

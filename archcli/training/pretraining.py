@@ -61,10 +61,17 @@ def pretrain(
     epoch_resume: Optional[int] = None,
     skip_last: bool = False,
     silent: bool = False,
+    save_config: bool = False,
     stdout: Optional[IO] = None,
     stderr: Optional[IO] = None,
 ) -> Dict[str, Any]:
-    """Pretrain the layer `[pretraining]` selects; return a summary (words, loss, words/s, files)."""
+    """Pretrain the layer `[pretraining]` selects; return a summary (words, loss, words/s, files).
+
+    Everything (settings, corpus, model, resume file) is checked before `output_dir` is touched;
+    with `save_config`, the config as given is written to `output_dir/config.cfg` (atomically)
+    only then, just before the first update, so a refused run leaves an earlier run's folder as it was.
+    """
+    config_text = Config(config).to_str() if save_config else None
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     msg = Printer(no_print=silent)
@@ -108,6 +115,8 @@ def pretrain(
     else:
         epoch_resume = 0
     make_output_dir(output_dir)
+    if config_text is not None:
+        write_bytes_atomic(output_dir / "config.cfg", config_text.encode("utf8"))
 
     max_epochs = int(P["max_epochs"])
     n_save_every = P["n_save_every"]
@@ -317,7 +326,11 @@ def _check_keys(block: Dict[str, Any]) -> None:
 
 
 def _resolve_pretraining(interpolated: Config) -> Dict[str, Any]:
+    from .loop import check_batcher_settings, check_optimizer_settings
+
     block = dict(interpolated["pretraining"])
+    check_batcher_settings(block.get("batcher"), "pretraining.batcher")
+    check_optimizer_settings(block.get("optimizer"), "pretraining.optimizer")
     P: Dict[str, Any] = dict(resolve_block(block, "pretraining"))
     for key in ("max_epochs",):
         if not isinstance(P[key], int) or isinstance(P[key], bool) or P[key] < 0:
@@ -343,7 +356,9 @@ def _resolve_corpus(interpolated: Config, dotted: str) -> Callable:
     block = dot_to_object(interpolated, dotted)
     if not isinstance(block, dict):
         raise ConfigError(f"'{dotted}' is not a reader block", where="pretraining.corpus")
-    corpus = resolve_block({"corpus": block}, dotted)["corpus"]
+    # Resolved as the last part of its own dotted name, so an error names corpora.pretrain.max_length.
+    parent, _, name = dotted.rpartition(".")
+    corpus = resolve_block({name: block}, parent or name)[name]
     if getattr(corpus, "path", "") is None:
         raise ConfigError("no raw-text path given: set paths.raw_text (e.g. --paths.raw_text texts.jsonl)",
                           where=f"{dotted}.path")
