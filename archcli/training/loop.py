@@ -373,7 +373,8 @@ def train_while_improving(
             for sub in _subdivide(batch, accumulate):
                 nlp.update(sub, drop=dropout, losses=losses, exclude=exclude, annotates=annotates)
         _check_finite(nlp, losses, exclude, step)
-        nlp.finish_update(optimizer, exclude=exclude)
+        with numpy.errstate(over="ignore", invalid="ignore"):  # an overflowing step: caught at the next loss
+            nlp.finish_update(optimizer, exclude=exclude)
         optimizer.step_schedules()
         n_words = sum(len(eg) for eg in batch)
         words_seen += n_words
