@@ -58,3 +58,21 @@ def test_init_config_hint_is_one_copyable_line(tmp_path):
     assert result.exit_code == 0, output
     hint = [line for line in output.splitlines() if "archcli train" in line]
     assert len(hint) == 1 and hint[0].strip().endswith("--paths.dev DEV"), output
+
+
+def test_installed_command_reports_errors_on_stderr_without_colour_codes(tmp_path):
+    """CI scripts redirect stdout (`archcli evaluate … > scores.txt`): the error must still show,
+    and a log file must not fill with ANSI escapes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("archcli")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "archcli"]
+    result = subprocess.run([*cmd, "evaluate", str(tmp_path / "no-model"), str(DEV)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    stderr = " ".join(result.stderr.split())  # wasabi wraps long messages
+    assert "no-model" in stderr and "model directory does not exist" in stderr
+    assert "no-model" not in result.stdout
+    assert "\x1b[" not in result.stderr + result.stdout

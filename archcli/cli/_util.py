@@ -85,8 +85,9 @@ def user_errors(func: Optional[Callable] = None, *,
         try:
             return func(*args, **kwargs)
         except ArchcliError as err:
-            msg.fail(str(err))
-            sys.stderr.flush()
+            # On stderr, so `archcli evaluate … > scores.txt` still shows why it failed.
+            sys.stdout.flush()
+            print(msg.text(str(err), color="red", icon="fail", no_print=True), file=sys.stderr, flush=True)
             raise typer.Exit(1)
         except KeyboardInterrupt:
             message = interrupted(kwargs) if callable(interrupted) else interrupted
