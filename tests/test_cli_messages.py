@@ -6,7 +6,7 @@ import typer
 from archcli.cli._util import user_errors
 from archcli.cli.train import _what_survives
 
-from .test_bad_input import DEV, TAGGER_CFG, TRAIN, error_messages, invoke
+from .test_bad_input import ANSI, DEV, TAGGER_CFG, TRAIN, error_messages, invoke
 
 
 def test_repeated_component_name_in_config_is_refused(tmp_path):
@@ -76,3 +76,11 @@ def test_installed_command_reports_errors_on_stderr_without_colour_codes(tmp_pat
     assert "no-model" in stderr and "model directory does not exist" in stderr
     assert "no-model" not in result.stdout
     assert "\x1b[" not in result.stderr + result.stdout
+
+
+def test_a_refused_setting_is_the_only_thing_train_prints(tmp_path):
+    result, output = invoke(["train", TAGGER_CFG, "--output", tmp_path / "out", "--training.max_steps", "abc"])
+    assert result.exit_code == 1, output
+    assert "Saving to output directory" not in output
+    lines = [line for line in ANSI.sub("", output).splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("✘ training.max_steps"), output

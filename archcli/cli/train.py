@@ -31,10 +31,6 @@ def train_cli(
     overrides = parse_overrides(ctx.args)
     setup_gpu(gpu_id)
     config = load_config(config_path, overrides=overrides)
-    if output_path is None:
-        msg.warn("No --output given: the trained pipeline will not be saved")
-    else:
-        msg.info(f"Saving to output directory: {output_path}")
     nlp = train(config, output_path)
     if output_path is not None:
         msg.good(f"Saved pipeline to output directory: {output_path / 'model-last'}")

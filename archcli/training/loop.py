@@ -83,6 +83,11 @@ def train(
                 raise ConfigError(f"'{name}' is not a component of the pipeline ({', '.join(nlp.pipe_names)})",
                                   where=f"training.{key}")
     _check_frozen_listeners(nlp, T)
+    # Said once the settings and the pipeline are known to be good, not before an error about them.
+    if output_path is None:
+        msg.warn("No output directory given: the trained pipeline will not be saved")
+    else:
+        msg.info(f"Saving to output directory: {output_path}")
     corpora = {"corpora": resolve_block(interpolated.get("corpora", {}), "corpora")}
     train_corpus = dot_to_object(corpora, T["train_corpus"])
     dev_corpus = dot_to_object(corpora, T["dev_corpus"])
