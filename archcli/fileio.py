@@ -131,14 +131,16 @@ def atomic_file(path: PathLike) -> Iterator[Path]:
     path = Path(path)
     check_output_path(path, directory=False)
     tmp = _temp_sibling(path, "tmp")
+    replaced = False
     try:
         yield tmp
         with open(tmp, "rb+") as file_:
             os.fsync(file_.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
+        replaced = True
+    finally:
+        if not replaced:  # whatever stopped the write (Ctrl-C included) leaves no temporary
+            _remove(tmp)
     _fsync_dir(path.parent)
 
 
@@ -169,21 +171,19 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
     clean_stale_siblings(path)
     tmp = _temp_sibling(path, "tmp")
     tmp.mkdir()
+    old = _temp_sibling(path, "old")
+    swapped = False
     try:
         yield tmp
-    except BaseException:
-        _remove(tmp)
-        raise
-    old = _temp_sibling(path, "old")
-    try:
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)
-    except BaseException:
-        if old.exists() and not path.exists():
-            os.replace(old, path)
-        _remove(tmp)
-        raise
+        swapped = True
+    finally:
+        if not swapped:  # the previous version stays (or is put back) and no temporary is left
+            if old.exists() and not path.exists():
+                os.replace(old, path)
+            _remove(tmp)
     _fsync_dir(path.parent)
     _remove(old)
 
