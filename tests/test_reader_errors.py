@@ -118,12 +118,17 @@ def test_garbage_docbin_names_file(tmp_path):
     assert str(err.value).startswith(f"{path}: not a DocBin")
 
 
-def test_non_utf8_raw_jsonl_names_line(tmp_path):
+@pytest.mark.parametrize("data,expected", [
+    (b'{"text": "fine"}\n{"text": "caf\xe9"}\n', ":2: not UTF-8 text (byte 0xe9"),
+    # bare \r line endings count lines too
+    (b'{"text": "fine"}\r{"text": "ok"}\r{"text": "caf\xe9"}\r', ":3: not UTF-8 text (byte 0xe9 at column 14)"),
+])
+def test_non_utf8_raw_jsonl_names_line_and_column(tmp_path, data, expected):
     path = tmp_path / "texts.jsonl"
-    path.write_bytes(b'{"text": "fine"}\n{"text": "caf\xe9"}\n')
+    path.write_bytes(data)
     with pytest.raises(CorpusError) as err:
         list(create_jsonl_reader(str(path))(Pipeline()))
-    assert str(err.value).startswith(f"{path}:2: not UTF-8 text (byte 0xe9")
+    assert str(err.value).startswith(f"{path}{expected}")
 
 
 def test_gold_preproc_noted_once(tmp_path, capsys, monkeypatch):
@@ -219,11 +224,3 @@ def test_any_line_ending_is_read(tmp_path, ending):
     assert doc.words == ["A", "B"] and [s.text for s in doc.sents] == ["A", "B"]
     path.write_bytes(b"# c\r1\tA\t_\t_\tNN\t_\t0\troot\t_\t_\r\r")
     assert [eg.reference.words for eg in Corpus(path)(Pipeline())] == [["A"]]
-
-
-def test_non_utf8_after_bare_cr_names_line_and_column(tmp_path):
-    path = tmp_path / "cr.jsonl"
-    path.write_bytes(b'{"text": "fine"}\r{"text": "ok"}\r{"text": "caf\xe9"}\r')
-    with pytest.raises(CorpusError) as err:
-        list(create_jsonl_reader(str(path))(Pipeline()))
-    assert str(err.value).startswith(f"{path}:3: not UTF-8 text (byte 0xe9 at column 14)")
