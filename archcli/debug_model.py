@@ -10,7 +10,7 @@ from thinc.types import Padded
 from .config import dot_to_object, resolve_block
 from .errors import ArchcliError
 from .language import Pipeline
-from .pipeline.tok2vec import Tok2Vec
+from .pipeline.listened import ListenedPipe
 from .tokens.example import Example
 from .training.loop import resolve_training
 
@@ -99,7 +99,7 @@ def debug_model(config: Config, component: str, *, n_steps: int = 5, n_examples:
         raise ArchcliError(f"component '{component}' has no model to debug")
     examples = _sample_examples(nlp, interpolated, T, n_examples)
     # A component reading a shared tok2vec through a listener is shown with its upstream model.
-    upstream = [p.model for _, p in nlp.components if isinstance(p, Tok2Vec) and component in p.listener_map]
+    upstream = [p.model for _, p in nlp.components if isinstance(p, ListenedPipe) and component in p.listener_map]
     models = upstream + [proc.model]
     record: Dict[int, Dict[str, Any]] = {}
     print(f"Layer tree of '{component}' (before initialisation)", file=out)

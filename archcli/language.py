@@ -16,11 +16,10 @@ from . import __version__
 from .config import check_registered_names, interpolate_config, load_config, resolve_block
 from .errors import ArchcliError, ConfigError, ModelDirError
 from .fileio import atomic_dir, backups_of, read_json
-from .ml.listener import Tok2VecListener
 from .ops import select_cpu_gemm
 from .pipeline.base import Pipe
 from .pipeline.factories import FACTORIES, get_factory
-from .pipeline.tok2vec import Tok2Vec, check_listeners, listener_blocks
+from .pipeline.listened import ListenedPipe, check_listeners, listener_blocks
 from ._registry import registry
 from .scoring import score_tokenization, score_token_attr
 from .tokens import Doc, Tokenizer, Vocab
@@ -109,10 +108,10 @@ class Pipeline:
         return nlp
 
     def _link_components(self) -> None:
-        """Connect every tok2vec component to the listeners in the components after it."""
+        """Connect every tok2vec or transformer component to the listeners in the components after it."""
         check_listeners(self.components, self.config)
         for i, (name, proc) in enumerate(self.components):
-            if isinstance(proc, Tok2Vec):
+            if isinstance(proc, ListenedPipe):
                 proc.listener_map = {}
                 for _, downstream in self.components[i + 1 :]:
                     proc.find_listeners(downstream)
@@ -180,7 +179,7 @@ class Pipeline:
         if sgd is not None:
             self.finish_update(sgd, exclude=exclude)
         for _, proc in self.pipeline:
-            if isinstance(proc, Tok2Vec):
+            if isinstance(proc, ListenedPipe):
                 for listener in proc.listeners:
                     listener.clear()
         return losses

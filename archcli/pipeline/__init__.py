@@ -6,6 +6,7 @@ from .spancat import SpanCategorizer
 from .tagger import Tagger
 from .textcat import MultiLabelTextCategorizer, TextCategorizer
 from .tok2vec import Tok2Vec
+from .transformer import Transformer
 
-__all__ = ["DependencyParser", "EntityRecognizer", "Pipe", "TrainablePipe", "FACTORIES", "factory", "get_factory", "Tagger", "Tok2Vec",
+__all__ = ["DependencyParser", "EntityRecognizer", "Pipe", "TrainablePipe", "FACTORIES", "factory", "get_factory", "Tagger", "Tok2Vec", "Transformer",
            "MultiLabelTextCategorizer", "SpanCategorizer", "TextCategorizer"]

@@ -57,6 +57,8 @@ class Doc:
         self.spans: Dict[str, List["Span"]] = {}
         self.cats: Dict[str, float] = {}
         self.tensor: Optional[Any] = None
+        # Set by a `transformer` component: wordpieces, their vectors and the token alignment.
+        self.trf_data: Optional[Any] = None
         self.user_data: Dict[str, Any] = {}
         for name, values in (("tag", tags), ("pos", pos), ("dep", deps), ("lemma", lemmas)):
             if values is not None:

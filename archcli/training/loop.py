@@ -328,12 +328,12 @@ def check_score_weights(nlp: Pipeline, examples: List[Example], weights: Dict[st
 
 
 def _check_frozen_listeners(nlp: Pipeline, T: Dict[str, Any]) -> None:
-    """A frozen tok2vec feeds its listeners only if it annotates the docs during training."""
-    from ..pipeline.tok2vec import Tok2Vec
+    """A frozen tok2vec or transformer feeds its listeners only if it annotates the docs during training."""
+    from ..pipeline.listened import ListenedPipe
 
     frozen, annotating = set(T["frozen_components"]), set(T["annotating_components"])
     for name, proc in nlp.pipeline:
-        if isinstance(proc, Tok2Vec) and name in frozen and name not in annotating:
+        if isinstance(proc, ListenedPipe) and name in frozen and name not in annotating:
             users = [c for c in proc.listener_map if c not in frozen]
             if users:
                 raise ConfigError(
