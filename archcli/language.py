@@ -393,4 +393,7 @@ def load(path: Union[str, Path], *, exclude: Iterable[str] = ()) -> Pipeline:
             raise ModelDirError(f"no directory for component '{name}' (the model directory is incomplete)",
                                 where=str(path / name))
         proc.from_disk(path / name)  # reads its cfg; a damaged one is a ModelDirError naming it
+    for name, proc in nlp.components:
+        if isinstance(proc, ListenedPipe):
+            proc.check_loaded_listeners(path / name)
     return nlp

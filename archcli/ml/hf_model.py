@@ -176,8 +176,10 @@ def ops_is_gpu() -> bool:
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0]
+    """The gist of a library error: its first lines that say something, at most 300 characters."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+    text = " ".join(lines[:2])
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def padded_inputs(ids, lengths, pad_id: int, type_ids=None) -> Tuple[Any, Any, Any]:

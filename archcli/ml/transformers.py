@@ -172,7 +172,10 @@ def transformer_forward(model: TransformerModel, docs: List[Doc], is_train: bool
     # Output rows of every span, computed in sub-batches of bounded padded size.
     span_outputs: List[Any] = [None] * len(spans)
     backprops = []
-    for batch in _sub_batches(lengths, model.attrs["max_batch_items"]):
+    # Prediction runs in sub-batches of bounded padded size; training runs the batch at once, so
+    # the gradient scaler unscales and checks the gradients once per update.
+    batches = _sub_batches(lengths, model.attrs["max_batch_items"]) if not is_train else [numpy.arange(len(ids))]
+    for batch in batches:
         input_ids, mask, token_types = padded_inputs([ids[i] for i in batch], lengths[batch], pad_id,
                                                      [type_ids[i] for i in batch] if type_ids else None)
         device = shim.device
@@ -329,7 +332,9 @@ class TransformerListener(Model):
         self._outputs: Optional[List[TransformerData]] = None
         self._backprop: Optional[Callable] = None
 
-    get_batch_id = staticmethod(lambda docs: _batch_id(docs))
+    @staticmethod
+    def get_batch_id(docs: List[Doc]) -> int:
+        return _batch_id(docs)
 
     def receive(self, batch_id: int, outputs: List[TransformerData], backprop: Callable) -> None:
         self._batch_id, self._outputs, self._backprop = batch_id, outputs, backprop

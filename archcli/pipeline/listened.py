@@ -53,6 +53,9 @@ class ListenedPipe(TrainablePipe):
             if isinstance(node, self.listener_type) and node.upstream_name in ("*", self.name):
                 self.add_listener(node, component.name)
 
+    def check_loaded_listeners(self, path) -> None:
+        """Hook, after a pipeline is loaded: refuse listeners saved for another output width."""
+
     def zeros_like(self, outputs: List[Any]) -> List[Any]:
         """One zero gradient per doc, shaped like what the listeners backprop into."""
         raise NotImplementedError

@@ -78,14 +78,26 @@ class Transformer(ListenedPipe):
         model.attrs["config_key"] = f"components.{name}.model.name"
 
     def _check_width(self, listener: TransformerListener, component_name: str) -> None:
+        """Listeners take the transformer's width (they have no width setting of their own)."""
         width = self.model.maybe_get_dim("nO")
-        if width is not None:
+        if width is not None and listener.layers[0].maybe_get_dim("nO") is None:
             listener.set_width(width)
 
     def _share_width(self) -> None:
         for group in self.listener_map.values():
             for listener in group:
                 self._check_width(listener, "")
+
+    def check_loaded_listeners(self, path: Path) -> None:
+        width = self.model.get_dim("nO")
+        for component_name, group in self.listener_map.items():
+            for listener in group:
+                pooled = listener.layers[0]
+                saved = pooled.maybe_get_dim("nO")
+                if saved is not None and saved != width:
+                    raise ModelDirError(f"the transformer outputs width {width}, but component '{component_name}' was "
+                                        f"trained on width {saved}: {HF_DIR}/ holds another model's weights than the "
+                                        "ones this pipeline was trained with", where=str(path / HF_DIR))
 
     def zeros_like(self, outputs: List[TransformerData]):
         return [self.model.ops.alloc2f(*data.vectors.shape) for data in outputs]
@@ -127,8 +139,8 @@ class Transformer(ListenedPipe):
         self.model.shim.load_dir(hf_dir)
         self.model.check_windows()
         super().from_disk(path)
+        # Listeners keep the width saved with their own component; check_loaded_listeners compares.
         self.model.set_dim("nO", self.model.shim.hidden_width, force=True)
-        self._share_width()
         return self
 
 
