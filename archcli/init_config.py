@@ -4,9 +4,14 @@ Nothing here is a default of its own: each component's block is its factory's de
 (`FACTORIES[name].default_config`) with the tok2vec that `--optimize` picks (a listener of a
 shared tok2vec, or an inline one); [training], [nlp], [corpora] and [initialize] come from
 archcli.defaults; the score weights are the factories' defaults.
+
+With a transformer (spaCy's `init config --gpu`), the `transformer` component's block is its
+factory's default with `name` set to the local model directory, every other component listens to
+it, and the training settings are those spaCy's quickstart writes for transformers
+(`TRANSFORMER_TRAINING`): the choices of a template, like the tok2vec widths below.
 """
 import copy
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from thinc.api import Config
 
@@ -34,6 +39,20 @@ def _inline_tok2vec(section: str, optimize: str, vectors: bool) -> Dict[str, Any
 
 LISTENER = {"@architectures": "spacy.Tok2VecListener.v1", "width": "${components.tok2vec.model.encode.width}",
             "upstream": "*"}
+TRANSFORMER_LISTENER = {"@architectures": "spacy-transformers.TransformerListener.v1", "grad_factor": 1.0,
+                        "pooling": {"@layers": "reduce_mean.v1"}, "upstream": "*"}
+# What spaCy's quickstart template sets for a transformer pipeline, over the training defaults:
+# gradients of 3 batches per step (its English `size_factor`), batches of padded size 2000, and a
+# learning rate warming up over 250 steps, then falling linearly to 0 at 20000.
+TRANSFORMER_TRAINING: Dict[str, Any] = {
+    "accumulate_gradient": 3,
+    "batcher": {"@batchers": "spacy.batch_by_padded.v1", "discard_oversize": True, "size": 2000, "buffer": 256,
+                "get_length": None},
+    "learn_rate": {"@schedules": "warmup_linear.v1", "warmup_steps": 250, "total_steps": 20000,
+                   "initial_rate": 5e-5},
+}
+# The parser's upper hidden layer helps a small CNN tok2vec, not a transformer (spaCy's advice).
+NO_UPPER = ("parser", "ner")
 
 
 def component_block(name: str, tok2vec: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -50,7 +69,7 @@ def component_block(name: str, tok2vec: Optional[Dict[str, Any]]) -> Dict[str, A
             block[key] = value
     if "model" in block:
         model = block["model"]
-        if tok2vec is None:
+        if tok2vec is None and "linear_model" in model:
             block["model"] = model["linear_model"]
         elif "tok2vec" in model:
             model["tok2vec"] = tok2vec
@@ -70,23 +89,19 @@ def init_config_text(
     lang: str = "en",
     vectors: Optional[str] = None,
     pretraining: bool = False,
+    transformer: Optional[str] = None,
 ) -> str:
     """The config as text, sections in reading order (confection would regroup them).
 
     `pretraining=True` adds spaCy's default [pretraining] block (and paths.raw_text,
     corpora.pretrain), pretraining the shared tok2vec or else the first component's inline one.
+    `transformer`: a local Hugging Face model directory, shared through a `transformer`
+    component as in what spaCy's `init config --gpu` writes (its GPU settings included).
     """
-    if optimize not in ("efficiency", "accuracy"):
-        raise ArchcliError(f"--optimize must be 'efficiency' or 'accuracy', not '{optimize}'")
-    unknown = [name for name in pipeline if name not in SUPPORTED]
-    if unknown:
-        raise ArchcliError(f"init-config does not know component(s) {', '.join(unknown)}; "
-                           f"supported: {', '.join(SUPPORTED)}")
-    if not pipeline:
-        raise ArchcliError("--pipeline needs at least one component")
-    repeated = sorted({name for name in pipeline if pipeline.count(name) > 1})
-    if repeated:
-        raise ArchcliError(f"--pipeline names {', '.join(repeated)} more than once; each component needs its own name")
+    if transformer is not None:
+        return _transformer_config_text(pipeline, transformer, optimize=optimize, lang=lang, vectors=vectors,
+                                        pretraining=pretraining)
+    _check_pipeline(pipeline, optimize)
     use_vectors = bool(vectors) and optimize == "accuracy"
     tasks = [name for name in pipeline if name != "tok2vec"]
     featureless = [name for name in tasks if name in BOW_ONLY and optimize == "efficiency"]
@@ -114,6 +129,59 @@ def init_config_text(
 
         text = add_pretraining_block(text, component="tok2vec" if shared else (featured or tasks)[0],
                                      layer="" if shared else "tok2vec")
+    return _tidy(text)
+
+
+def _transformer_config_text(pipeline: List[str], model_dir: str, *, optimize: str, lang: str,
+                             vectors: Optional[str], pretraining: bool) -> str:
+    """spaCy's `init config --gpu`: a `transformer` first and every task listening to it (a
+    BOW-only textcat under efficiency listens to nothing), GPU and transformer training settings."""
+    from .ml.hf_model import check_model_dir
+
+    _check_pipeline(pipeline, optimize, also=("transformer",))
+    if pretraining:
+        raise ArchcliError("--pretraining pretrains a CNN tok2vec, and a --transformer config has none; "
+                           "leave out one of the two")
+    check_model_dir(model_dir, where="--transformer")
+    # As spaCy's init config: tok2vec and transformer are the template's to add.
+    tasks = [name for name in pipeline if name not in ("tok2vec", "transformer")]
+    if not tasks:
+        raise ArchcliError("--pipeline needs a component besides tok2vec/transformer to listen to the transformer")
+    components: Dict[str, Any] = {"transformer": component_block("transformer", None)}
+    components["transformer"]["model"]["name"] = "${paths.transformer}"
+    for name in tasks:
+        bow_only = name in BOW_ONLY and optimize == "efficiency"
+        components[name] = component_block(name, None if bow_only else copy.deepcopy(TRANSFORMER_LISTENER))
+        if name in NO_UPPER:
+            components[name]["model"]["use_upper"] = False
+    head = _head(["transformer"] + tasks, lang, True, vectors)
+    head["paths"]["transformer"] = str(model_dir)
+    tail = _tail(True, _score_weights(tasks))
+    training = tail["training"]
+    training["accumulate_gradient"] = TRANSFORMER_TRAINING["accumulate_gradient"]
+    training["batcher"] = copy.deepcopy(TRANSFORMER_TRAINING["batcher"])
+    training["optimizer"]["learn_rate"] = copy.deepcopy(TRANSFORMER_TRAINING["learn_rate"])
+    parts = [render_sections(head), "\n[components]\n", render_sections(components, prefix="components"),
+             render_sections(tail)]
+    return _tidy("\n".join(parts))
+
+
+def _check_pipeline(pipeline: List[str], optimize: str, also: Tuple[str, ...] = ()) -> None:
+    if optimize not in ("efficiency", "accuracy"):
+        raise ArchcliError(f"--optimize must be 'efficiency' or 'accuracy', not '{optimize}'")
+    unknown = [name for name in pipeline if name not in SUPPORTED + also]
+    if unknown:
+        raise ArchcliError(f"init-config does not know component(s) {', '.join(unknown)}; "
+                           f"supported: {', '.join(SUPPORTED + also)}")
+    if not pipeline:
+        raise ArchcliError("--pipeline needs at least one component")
+    repeated = sorted({name for name in pipeline if pipeline.count(name) > 1})
+    if repeated:
+        raise ArchcliError(f"--pipeline names {', '.join(repeated)} more than once; each component needs its own name")
+
+
+def _tidy(text: str) -> str:
+    """No trailing spaces, no runs of blank lines."""
     text = "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")

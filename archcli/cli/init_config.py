@@ -23,23 +23,32 @@ def init_config_cli(
     pipeline: str = typer.Option("tagger", "--pipeline", "-p", help="Comma-separated components, e.g. tok2vec,tagger"),
     optimize: Optimize = typer.Option(Optimize.efficiency, "--optimize", "-o", help="efficiency or accuracy",
                                       case_sensitive=False),
-    gpu: bool = typer.Option(False, "--gpu", "-G", help="Settings for training on a GPU"),
+    gpu: bool = typer.Option(False, "--gpu", "-G",
+                             help="A transformer config, as spaCy's --gpu writes; needs --transformer DIR"),
+    transformer: Optional[str] = typer.Option(None, "--transformer", "-T", metavar="DIR",
+                                              help="Local Hugging Face model directory (config.json, weights, "
+                                                   "tokenizer) for a transformer config"),
     lang: str = typer.Option("en", "--lang", "-l"),
     vectors: Optional[str] = typer.Option(None, "--vectors", "-V", help="Vectors file for accuracy configs"),
     force: bool = typer.Option(False, "--force", "-F", help="Overwrite an existing file"),
     pretraining: bool = typer.Option(False, "--pretraining", "-pt", help="Add a [pretraining] block for `archcli pretrain`"),
 ) -> None:
     """Write a complete training config for the given components."""
+    from ..errors import ArchcliError
     from ..init_config import init_config_text
 
+    if gpu and transformer is None:
+        # spaCy's --gpu writes a transformer config and downloads its model; archcli never downloads.
+        raise ArchcliError("a GPU config is a transformer config, and archcli loads transformers only from a local "
+                           "model directory: pass --transformer DIR (a folder with config.json, weights and tokenizer "
+                           "files)", where="--gpu")
     names = [name.strip() for name in pipeline.split(",") if name.strip()]
-    text = init_config_text(names, optimize=optimize.value, gpu=gpu, lang=lang, vectors=vectors, pretraining=pretraining)
+    text = init_config_text(names, optimize=optimize.value, gpu=gpu, lang=lang, vectors=vectors, pretraining=pretraining,
+                            transformer=transformer)
     if str(output_file) == "-":
         print(text)
         return
     if output_file.exists() and not force:
-        from ..errors import ArchcliError
-
         raise ArchcliError("file exists; pass --force to overwrite", where=str(output_file))
     output_file.parent.mkdir(parents=True, exist_ok=True)
     output_file.write_text(text, encoding="utf8")
