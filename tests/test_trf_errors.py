@@ -178,6 +178,24 @@ def test_bad_transformer_config(case: Case, env: Env):
     assert {p: snapshot(p) for p in sources} == sources  # the model directories are left alone
 
 
+def test_frozen_transformer_must_annotate(env: Env):
+    result, output = invoke(env.train(env.pipeline(), "--training.frozen_components", '["transformer"]'))
+    assert_one_clear_error(result, output, ["training.frozen_components", "transformer", "annotating_components"])
+    assert not env.out.exists()
+
+
+def test_frozen_annotating_transformer_keeps_its_weights(env: Env):
+    from safetensors.numpy import load_file
+
+    result, output = invoke(env.train(env.pipeline(), "--training.frozen_components", '["transformer"]',
+                                      "--training.annotating_components", '["transformer"]'))
+    assert result.exit_code == 0, output
+    source = load_file(str(env.bert / "model.safetensors"))
+    saved = load_file(str(env.out / "model-last" / "transformer" / "hf_model" / "model.safetensors"))
+    assert set(saved) == set(source)
+    assert all((saved[name] == source[name]).all() for name in source)
+
+
 # --- damaged saved pipelines ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
