@@ -134,8 +134,8 @@ def init_config_text(
 
 def _transformer_config_text(pipeline: List[str], model_dir: str, *, optimize: str, lang: str,
                              vectors: Optional[str], pretraining: bool) -> str:
-    """spaCy's `init config --gpu`: a `transformer` first and every task listening to it (a
-    BOW-only textcat under efficiency listens to nothing), GPU and transformer training settings."""
+    """spaCy's `init config --gpu`: a `transformer` first and every task listening to it, GPU and
+    transformer training settings."""
     from .ml.hf_model import check_model_dir
 
     _check_pipeline(pipeline, optimize, also=("transformer",))
@@ -150,20 +150,31 @@ def _transformer_config_text(pipeline: List[str], model_dir: str, *, optimize: s
     components: Dict[str, Any] = {"transformer": component_block("transformer", None)}
     components["transformer"]["model"]["name"] = "${paths.transformer}"
     for name in tasks:
-        bow_only = name in BOW_ONLY and optimize == "efficiency"
-        components[name] = component_block(name, None if bow_only else copy.deepcopy(TRANSFORMER_LISTENER))
+        components[name] = component_block(name, copy.deepcopy(TRANSFORMER_LISTENER))
         if name in NO_UPPER:
             components[name]["model"]["use_upper"] = False
+        if name in BOW_ONLY and optimize == "efficiency":
+            components[name]["model"] = _cnn_textcat(components[name]["model"])
     head = _head(["transformer"] + tasks, lang, True, vectors)
     head["paths"]["transformer"] = str(model_dir)
     tail = _tail(True, _score_weights(tasks))
     training = tail["training"]
+    # As spaCy's --gpu config (and the training defaults): no progress bar.
+    training["logger"]["progress_bar"] = TRAINING_DEFAULTS["logger"]["progress_bar"]
     training["accumulate_gradient"] = TRANSFORMER_TRAINING["accumulate_gradient"]
     training["batcher"] = copy.deepcopy(TRANSFORMER_TRAINING["batcher"])
     training["optimizer"]["learn_rate"] = copy.deepcopy(TRANSFORMER_TRAINING["learn_rate"])
     parts = [render_sections(head), "\n[components]\n", render_sections(components, prefix="components"),
              render_sections(tail)]
     return _tidy("\n".join(parts))
+
+
+def _cnn_textcat(ensemble: Dict[str, Any]) -> Dict[str, Any]:
+    """spaCy's quickstart textcat for a transformer under efficiency: TextCatCNN.v2 on the
+    listener (the pooled transformer output), not the BOW model a CNN tok2vec config gets."""
+    return {"@architectures": "spacy.TextCatCNN.v2",
+            "exclusive_classes": ensemble["linear_model"]["exclusive_classes"], "nO": None,
+            "tok2vec": ensemble["tok2vec"]}
 
 
 def _check_pipeline(pipeline: List[str], optimize: str, also: Tuple[str, ...] = ()) -> None:
