@@ -19,6 +19,7 @@ from .fileio import atomic_dir, backups_of, read_json
 from .ops import select_cpu_gemm
 from .pipeline.base import Pipe
 from .pipeline.factories import FACTORIES, get_factory
+from .ml.transformers import name_config_keys
 from .pipeline.listened import ListenedPipe, check_listeners, listener_blocks
 from ._registry import registry
 from .scoring import score_tokenization, score_token_attr
@@ -110,6 +111,10 @@ class Pipeline:
     def _link_components(self) -> None:
         """Connect every tok2vec or transformer component to the listeners in the components after it."""
         check_listeners(self.components, self.config)
+        blocks = self.config.get("components", {}) if isinstance(self.config, dict) else {}
+        for name, proc in self.components:
+            if isinstance(getattr(proc, "model", None), Model):
+                name_config_keys(proc.model, blocks.get(name), f"components.{name}")
         for i, (name, proc) in enumerate(self.components):
             if isinstance(proc, ListenedPipe):
                 proc.listener_map = {}

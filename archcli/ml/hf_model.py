@@ -25,6 +25,18 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.ind
 OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "longformer")
 
 
+def load_errors() -> tuple:
+    """What HF and safetensors raise on a damaged or foreign model directory."""
+    errors = (OSError, ValueError, KeyError, TypeError, RuntimeError, EnvironmentError)
+    try:
+        from safetensors import SafetensorError
+
+        errors += (SafetensorError,)
+    except ImportError:
+        pass
+    return errors
+
+
 def import_transformers():
     """`transformers` (with torch), or an error saying which extra to install."""
     # Local files only, whatever the caller's environment: archcli never downloads weights.
@@ -44,11 +56,11 @@ def check_model_dir(name: str, where: str) -> Path:
     """The local model directory `name` names, or a message saying what is missing from it."""
     path = Path(str(name)).expanduser()
     if not path.exists():
-        looks_like_hub = "/" not in str(name) or str(name).count("/") == 1 and not str(name).startswith((".", "/"))
-        hint = (" archcli loads transformers only from a local directory (config.json, weights, tokenizer "
-                "files), never from the Hugging Face hub: download the model elsewhere (e.g. "
-                "`huggingface-cli download NAME --local-dir DIR`) and set this to DIR") if looks_like_hub else ""
-        raise ConfigError(f"no model directory at '{name}'.{hint}", where=where)
+        looks_like_hub = "/" not in str(name) or str(name).count("/") == 1 and not str(name).startswith((".", "/", "~"))
+        hint = (", never from the Hugging Face hub: download the model elsewhere (e.g. `huggingface-cli download "
+                f"{name} --local-dir DIR`) and set this to DIR") if looks_like_hub else ""
+        raise ConfigError(f"no model directory at '{name}'. archcli loads transformers only from a local directory "
+                          f"(config.json, weights, tokenizer files){hint}", where=where)
     if not path.is_dir():
         raise ConfigError(f"'{name}' is a file; a transformer model is a directory with config.json, weights "
                           "and tokenizer files", where=where)
@@ -117,7 +129,7 @@ class HFShim(PyTorchShim):
             tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), **tokenizer_config)
             config = transformers.AutoConfig.from_pretrained(str(path), **transformer_config)
             hf_model = transformers.AutoModel.from_pretrained(str(path), config=config)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        except load_errors() as err:
             raise ConfigError(f"could not load the transformer at '{path}': {_first_line(err)}", where=where) from None
         if not getattr(tokenizer, "is_fast", False):
             raise ConfigError(f"'{path}' has no fast tokenizer (tokenizer.json, or files transformers can convert "
@@ -133,7 +145,7 @@ class HFShim(PyTorchShim):
             config = transformers.AutoConfig.from_pretrained(str(path))
             hf_model, info = transformers.AutoModel.from_pretrained(str(path), config=config,
                                                                     output_loading_info=True)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        except load_errors() as err:
             raise ModelDirError(f"could not load the saved transformer: {_first_line(err)}", where=str(path)) from None
         problems = [f"{len(info[key])} {key.replace('_', ' ')} (e.g. {sorted(map(str, info[key]))[0]})"
                     for key in ("missing_keys", "unexpected_keys", "mismatched_keys") if info.get(key)]

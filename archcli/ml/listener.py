@@ -29,8 +29,12 @@ class Tok2VecListener(Model):
 
     @classmethod
     def get_batch_id(cls, docs: List[Doc]) -> int:
-        """A cheap fingerprint of a batch: same words in the same docs give the same id."""
-        return hash(tuple((len(doc), int(doc.lex[:8].sum()), int(doc.lex.sum())) for doc in docs))
+        """A cheap fingerprint of a batch: same words in the same docs give the same id.
+
+        Empty docs do not count, so a component that drops them (the parser does) still matches
+        its upstream's batch; `outputs_for` then picks the outputs of the docs it kept.
+        """
+        return hash(tuple((len(doc), int(doc.lex[:8].sum()), int(doc.lex.sum())) for doc in docs if len(doc)))
 
     def receive(self, batch_id: int, outputs, backprop: Callable) -> None:
         self._batch_id = batch_id
@@ -53,9 +57,27 @@ class Tok2VecListener(Model):
         return True
 
 
+def outputs_for(docs: List[Doc], outputs: List, backprop: Callable, n_rows: Callable, zeros: Callable):
+    """The upstream's per-doc outputs for `docs`, which may leave out the batch's empty docs
+    (a component that skips them); the backprop puts zero gradients back in their places."""
+    if len(outputs) == len(docs):
+        return outputs, backprop
+    kept = [i for i, output in enumerate(outputs) if n_rows(output)]
+    if len(kept) != len(docs):
+        raise ArchcliError(f"a listener got {len(docs)} docs, but its upstream component processed {len(outputs)}")
+    by_position = dict(zip(kept, range(len(kept))))
+
+    def backprop_kept(d_kept: List) -> List:
+        return backprop([d_kept[by_position[i]] if i in by_position else zeros(output)
+                         for i, output in enumerate(outputs)])
+
+    return [outputs[i] for i in kept], backprop_kept
+
+
 def forward(model: Tok2VecListener, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
     if is_train and model.verify_inputs(docs):
-        return model._outputs, model._backprop
+        return outputs_for(docs, model._outputs, model._backprop, lambda t: t.shape[0],
+                           lambda t: model.ops.alloc2f(*t.shape))
     width = model.get_dim("nO")
     outputs = []
     for doc in docs:

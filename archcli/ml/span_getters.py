@@ -34,8 +34,8 @@ def configure_strided_spans(window: int, stride: int) -> SpanGetter:
     """Overlapping windows: with window 128, stride 96, each token after the first 96 is seen twice."""
     require_size("spacy-transformers.strided_spans.v1", window=window, stride=stride)
     if stride > window:
-        raise bad_argument("spacy-transformers.strided_spans.v1", "stride", f"stride {stride} is larger than window {window}, so the tokens between "
-                           "windows would get no transformer output")
+        raise bad_argument("spacy-transformers.strided_spans.v1", "stride", f"{stride} is larger than the window ({window}), so the tokens "
+                           "between windows would get no transformer output")
 
     def get_strided_spans(docs: List[Doc]) -> List[List[Span]]:
         return [[doc[start:end] for start, end in strided_windows(len(doc), window, stride)] for doc in docs]

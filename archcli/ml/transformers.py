@@ -16,6 +16,7 @@ from .._registry import architecture_and_layer, registry
 from ..errors import ArchcliError, ConfigError
 from ..tokens import Doc
 from .hf_model import HFShim, padded_inputs
+from .listener import Tok2VecListener, outputs_for
 from .span_getters import SpanGetter, configure_strided_spans
 from .wordpiece_alignment import align_wordpieces, group_by_token
 
@@ -356,15 +357,15 @@ class TransformerListener(Model):
 
 
 def _batch_id(docs: List[Doc]) -> int:
-    from .listener import Tok2VecListener
-
     return Tok2VecListener.get_batch_id(docs)
 
 
 def listener_forward(model: TransformerListener, docs: List[Doc], is_train: bool):
     pool = model.layers[0]
     if is_train and model.verify_inputs(docs):
-        outputs, upstream_backprop = model._outputs, model._backprop
+        outputs, upstream_backprop = outputs_for(docs, model._outputs, model._backprop,
+                                                 lambda data: len(data.align.lengths),
+                                                 lambda data: model.ops.alloc2f(*data.vectors.shape))
         tokvecs, bp_pool = pool(outputs, is_train=True)
 
         def backprop(d_tokvecs):
@@ -383,7 +384,7 @@ def _fits(data: Optional[TransformerData], doc: Doc, width: int) -> bool:
 
 
 @architecture_and_layer("spacy-transformers.TransformerListener.v1")
-def build_transformer_listener(grad_factor: float = 1.0, pooling: Model = None, upstream: str = "*") -> Model:
+def build_transformer_listener(grad_factor: float = 1.0, pooling: Optional[Model] = None, upstream: str = "*") -> Model:
     """Token vectors from a `transformer` component earlier in the pipeline."""
     pooling = reduce_mean() if pooling is None else _check_pooling(pooling, "pooling")
     return TransformerListener(upstream, pooling, grad_factor)
@@ -413,22 +414,43 @@ def _tok2vec_transformer_init(model: Model, X=None, Y=None) -> None:
 
 
 @registry.architectures("spacy-transformers.Tok2VecTransformer.v1")
-def build_tok2vec_transformer_v1(name: str, tokenizer_config: dict = {}, get_spans: Callable = None,
-                                 pooling: Model = None, grad_factor: float = 1.0) -> Model:
+def build_tok2vec_transformer_v1(name: str, tokenizer_config: dict = {}, get_spans: Optional[Callable] = None,
+                                 pooling: Optional[Model] = None, grad_factor: float = 1.0) -> Model:
     return _tok2vec_transformer(name, get_spans, tokenizer_config, pooling, grad_factor)
 
 
 @registry.architectures("spacy-transformers.Tok2VecTransformer.v2")
 def build_tok2vec_transformer_v2(name: str, tokenizer_config: dict = {}, transformer_config: dict = {},
-                                 get_spans: Callable = None, pooling: Model = None, grad_factor: float = 1.0) -> Model:
+                                 get_spans: Optional[Callable] = None, pooling: Optional[Model] = None, grad_factor: float = 1.0) -> Model:
     return _tok2vec_transformer(name, get_spans, tokenizer_config, pooling, grad_factor, transformer_config)
 
 
 @registry.architectures("spacy-transformers.Tok2VecTransformer.v3")
 def build_tok2vec_transformer_v3(name: str, tokenizer_config: dict = {}, transformer_config: dict = {},
-                                 get_spans: Callable = None, pooling: Model = None, grad_factor: float = 1.0,
+                                 get_spans: Optional[Callable] = None, pooling: Optional[Model] = None, grad_factor: float = 1.0,
                                  mixed_precision: bool = False, grad_scaler_config: dict = {}) -> Model:
     """A transformer as one component's tok2vec (not shared); windows default to strided 128/96,
     pooling to the mean, where the spec's block leaves them out."""
     return _tok2vec_transformer(name, get_spans, tokenizer_config, pooling, grad_factor, transformer_config,
                                 mixed_precision, grad_scaler_config)
+
+
+TRANSFORMER_ARCHS = ("spacy-transformers.TransformerModel.", "spacy-transformers.Tok2VecTransformer.")
+
+
+def name_config_keys(model: Model, block: Any, path: str) -> None:
+    """Tell each TransformerModel in `model` the config key of its `name` (for its error messages),
+    matching the transformer blocks of the component's config `block` in order."""
+    keys = list(_transformer_name_keys(block, path))
+    nodes = [node for node in model.walk() if isinstance(node, TransformerModel)]
+    for node, key in zip(nodes, keys):
+        node.attrs["config_key"] = key
+
+
+def _transformer_name_keys(block: Any, path: str):
+    if not isinstance(block, dict):
+        return
+    if str(block.get("@architectures", "")).startswith(TRANSFORMER_ARCHS):
+        yield f"{path}.name"
+    for key, value in block.items():
+        yield from _transformer_name_keys(value, f"{path}.{key}")
