@@ -207,21 +207,21 @@ def test_init_config_transformer_refuses_pretraining(tiny_bert):
 # --- without the transformers extra -----------------------------------------------------------
 
 def test_without_the_transformers_extra_archcli_works_and_a_trf_config_says_what_to_install(tmp_path):
-    """`transformers` made unimportable (as if not installed): archcli imports, a CNN pipeline
-    builds, and training a transformer config exits 1 naming the extra."""
+    """archcli and a CNN pipeline never import `transformers`; with it unimportable (as if not
+    installed), training a transformer config exits 1 naming the extra."""
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         (model_dir / name).write_text("{}")
     code = textwrap.dedent(f"""
         import sys
-        sys.modules["transformers"] = None
         import archcli
+        from archcli.cli import main
         from archcli.config import load_config
         from archcli.language import Pipeline
         Pipeline.from_config(load_config({str(CONFIGS / "tagger_parser.cfg")!r}))
-        assert sys.modules["transformers"] is None
-        from archcli.cli import main
+        assert "transformers" not in sys.modules, "a CNN pipeline imported transformers"
+        sys.modules["transformers"] = None  # from here on, as if it were not installed
         sys.argv = ["archcli", "train", {str(CONFIGS / "trf_ner.cfg")!r}, "--output", {str(tmp_path / "out")!r},
                     "--paths.transformer", {str(model_dir)!r}, "--training.max_steps", "1"]
         main()

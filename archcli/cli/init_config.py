@@ -43,8 +43,8 @@ def init_config_cli(
                            "model directory: pass --transformer DIR (a folder with config.json, weights and tokenizer "
                            "files)", where="--gpu")
     names = [name.strip() for name in pipeline.split(",") if name.strip()]
-    text = init_config_text(names, optimize=optimize.value, gpu=gpu, lang=lang, vectors=vectors, pretraining=pretraining,
-                            transformer=transformer)
+    text = init_config_text(names, optimize=optimize.value, gpu=gpu, lang=lang, vectors=vectors,
+                            pretraining=pretraining, transformer=transformer)
     if str(output_file) == "-":
         print(text)
         return
