@@ -124,14 +124,20 @@ def test_encoders(blocks, name, width):
     def loss(X_):
         return sum(float((numpy.asarray(y, dtype="float64") * r).sum()) for y, r in zip(model.predict(X_), R))
 
-    eps = 1e-3
-    for doc_i, row, col in [(0, 0, 0), (0, 4, 7), (2, 3, 1), (2, 8, width - 1)]:
+    # Two step sizes: a small one can drown in float32 rounding of the summed loss (how much
+    # depends on the gemm backend), a large one can cross a maxout kink; a correct gradient
+    # matches at least one of them at every point.
+    def slope(doc_i, row, col, eps):
         plus = [x.copy() for x in X]
         minus = [x.copy() for x in X]
         plus[doc_i][row, col] += eps
         minus[doc_i][row, col] -= eps
-        numeric = (loss(plus) - loss(minus)) / (2 * eps)
-        assert numeric == pytest.approx(float(dX[doc_i][row, col]), rel=0.05, abs=0.02), (doc_i, row, col)
+        return (loss(plus) - loss(minus)) / (2 * eps)
+
+    for doc_i, row, col in [(0, 0, 0), (0, 4, 7), (2, 3, 1), (2, 8, width - 1)]:
+        analytic = float(dX[doc_i][row, col])
+        numeric = [slope(doc_i, row, col, eps) for eps in (1e-3, 1e-2)]
+        assert any(n == pytest.approx(analytic, rel=0.05, abs=0.02) for n in numeric), (doc_i, row, col, numeric)
 
 
 def test_encoder_window_does_not_cross_docs(blocks):

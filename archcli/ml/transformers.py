@@ -17,6 +17,7 @@ from ..errors import ArchcliError, ConfigError
 from ..tokens import Doc
 from .hf_model import HFShim, padded_inputs
 from .listener import Tok2VecListener, outputs_for
+from .checks import bad_argument
 from .span_getters import SpanGetter, configure_strided_spans
 from .wordpiece_alignment import align_wordpieces, group_by_token
 
@@ -237,8 +238,12 @@ def _float32():
 def _transformer_model(name: str, get_spans: Callable, tokenizer_config: Dict[str, Any],
                        transformer_config: Optional[Dict[str, Any]] = None, mixed_precision: bool = False,
                        grad_scaler_config: Optional[Dict[str, Any]] = None) -> TransformerModel:
+    if name is None or name == "":
+        raise bad_argument("spacy-transformers.TransformerModel", "name", "no model directory given: set it to a local "
+                           "Hugging Face model directory (with the shipped configs: --paths.transformer DIR)")
     if not isinstance(name, (str,)) and not hasattr(name, "__fspath__"):
-        raise ConfigError(f"name = {name!r}: must be the path of a local model directory", where="name")
+        raise bad_argument("spacy-transformers.TransformerModel", "name",
+                           f"{name!r} must be the path of a local model directory")
     if not callable(get_spans):
         raise ConfigError("get_spans must be a span getter block, e.g. @span_getters = "
                           "\"spacy-transformers.strided_spans.v1\"", where="get_spans")
@@ -247,18 +252,18 @@ def _transformer_model(name: str, get_spans: Callable, tokenizer_config: Dict[st
 
 
 @registry.architectures("spacy-transformers.TransformerModel.v1")
-def build_transformer_model_v1(name: str, get_spans: Callable, tokenizer_config: dict) -> Model:
+def build_transformer_model_v1(name: Optional[str], get_spans: Callable, tokenizer_config: dict) -> Model:
     return _transformer_model(name, get_spans, tokenizer_config)
 
 
 @registry.architectures("spacy-transformers.TransformerModel.v2")
-def build_transformer_model_v2(name: str, get_spans: Callable, tokenizer_config: dict = {},
+def build_transformer_model_v2(name: Optional[str], get_spans: Callable, tokenizer_config: dict = {},
                                transformer_config: dict = {}) -> Model:
     return _transformer_model(name, get_spans, tokenizer_config, transformer_config)
 
 
 @registry.architectures("spacy-transformers.TransformerModel.v3")
-def build_transformer_model_v3(name: str, get_spans: Callable, tokenizer_config: dict = {},
+def build_transformer_model_v3(name: Optional[str], get_spans: Callable, tokenizer_config: dict = {},
                                transformer_config: dict = {}, mixed_precision: bool = False,
                                grad_scaler_config: dict = {}) -> Model:
     """A Hugging Face transformer from a local directory, run over the windows `get_spans` cuts."""
@@ -414,19 +419,19 @@ def _tok2vec_transformer_init(model: Model, X=None, Y=None) -> None:
 
 
 @registry.architectures("spacy-transformers.Tok2VecTransformer.v1")
-def build_tok2vec_transformer_v1(name: str, tokenizer_config: dict = {}, get_spans: Optional[Callable] = None,
+def build_tok2vec_transformer_v1(name: Optional[str], tokenizer_config: dict = {}, get_spans: Optional[Callable] = None,
                                  pooling: Optional[Model] = None, grad_factor: float = 1.0) -> Model:
     return _tok2vec_transformer(name, get_spans, tokenizer_config, pooling, grad_factor)
 
 
 @registry.architectures("spacy-transformers.Tok2VecTransformer.v2")
-def build_tok2vec_transformer_v2(name: str, tokenizer_config: dict = {}, transformer_config: dict = {},
+def build_tok2vec_transformer_v2(name: Optional[str], tokenizer_config: dict = {}, transformer_config: dict = {},
                                  get_spans: Optional[Callable] = None, pooling: Optional[Model] = None, grad_factor: float = 1.0) -> Model:
     return _tok2vec_transformer(name, get_spans, tokenizer_config, pooling, grad_factor, transformer_config)
 
 
 @registry.architectures("spacy-transformers.Tok2VecTransformer.v3")
-def build_tok2vec_transformer_v3(name: str, tokenizer_config: dict = {}, transformer_config: dict = {},
+def build_tok2vec_transformer_v3(name: Optional[str], tokenizer_config: dict = {}, transformer_config: dict = {},
                                  get_spans: Optional[Callable] = None, pooling: Optional[Model] = None, grad_factor: float = 1.0,
                                  mixed_precision: bool = False, grad_scaler_config: dict = {}) -> Model:
     """A transformer as one component's tok2vec (not shared); windows default to strided 128/96,
