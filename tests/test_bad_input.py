@@ -44,6 +44,18 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MARKS = ("✘", "✔", "ℹ", "⚠")
 
 
+def assert_one_clear_error(result, output: str, needles: List[str]) -> str:
+    """Exit 1, no traceback, exactly one error message, and it contains every needle."""
+    assert result.exit_code == 1, output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)  # not a crash caught by the runner
+    assert "Traceback" not in output, output
+    errors = error_messages(output)
+    assert len(errors) == 1, output
+    for needle in needles:
+        assert needle in errors[0], f"{needle!r} not in {errors[0]!r}"
+    return errors[0]
+
+
 def error_messages(output: str) -> List[str]:
     """The `✘` messages in the output, each re-joined from the lines wasabi wrapped it over."""
     messages: List[str] = []
@@ -296,13 +308,7 @@ def test_bad_input(case: Case, previous_run: Path, tmp_path: Path):
     files = [p for p in tmp_path.iterdir() if p.is_file()]
     before = {p: snapshot(p) for p in [env.out, *files]}
     result, output = invoke(args)
-    assert result.exit_code == 1, output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)  # not a crash caught by the runner
-    assert "Traceback" not in output, output
-    errors = error_messages(output)
-    assert len(errors) == 1, output
-    for needle in needles:
-        assert needle in errors[0], f"{needle!r} not in {errors[0]!r}"
+    assert_one_clear_error(result, output, needles)
     for path, files_before in before.items():
         assert snapshot(path) == files_before, f"{path} changed"
     leftovers = [p.name for p in env.out.iterdir() if p.name.startswith(".")]

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from archcli.cli import app
 
-from .test_bad_input import error_messages, snapshot
+from .test_bad_input import assert_one_clear_error, error_messages, snapshot
 from .util import REPO
 
 TRAIN = REPO / "corpus_samples" / "conllu" / "train.conllu"
@@ -29,17 +29,6 @@ runner = CliRunner()
 def invoke(args: List[object]):
     result = runner.invoke(app, [str(a) for a in args])
     return result, result.output  # click >= 8.2: stdout and stderr interleaved
-
-
-def assert_one_clear_error(result, output: str, needles: List[str]) -> str:
-    assert result.exit_code == 1, output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)  # not a crash caught by the runner
-    assert "Traceback" not in output, output
-    errors = error_messages(output)
-    assert len(errors) == 1, output
-    for needle in needles:
-        assert needle in errors[0], f"{needle!r} not in {errors[0]!r}"
-    return errors[0]
 
 
 @pytest.fixture(scope="module")
