@@ -8,6 +8,7 @@ pipeline that embeds a transformer in any component is self-contained.
 """
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -124,6 +125,9 @@ class HFShim(PyTorchShim):
         tokenizer_config = dict(tokenizer_config)
         if tokenizer_config.get("use_fast") is False:
             # The fast tokenizer's character offsets are what aligns wordpieces to tokens.
+            warnings.warn(f"{where.rsplit('.', 1)[0]}.tokenizer_config: use_fast = false is overridden: archcli "
+                          "aligns wordpieces by the fast tokenizer's character offsets, so it loads that one "
+                          "(same vocabulary)", stacklevel=2)
             tokenizer_config["use_fast"] = True
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), **tokenizer_config)
