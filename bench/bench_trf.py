@@ -125,7 +125,7 @@ def overrides(run: Run, seed: int, args: argparse.Namespace, files: Dict[str, Pa
         flags += ["--training.batcher.size", str(args.batch_size),
                   "--training.accumulate_gradient", str(args.accumulate_gradient),
                   "--training.optimizer.learn_rate.warmup_steps", str(args.warmup_steps),
-                  "--training.optimizer.learn_rate.total_steps", str(args.total_steps or args.max_steps),
+                  "--training.optimizer.learn_rate.total_steps", str(args.total_steps),
                   "--training.optimizer.learn_rate.initial_rate", str(args.learn_rate)]
         # The shipped config names the model through ${paths.transformer}; spaCy's own sets `name` directly.
         flags += (["--components.transformer.model.name", str(args.transformer)] if not run.config
@@ -272,6 +272,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.max_steps <= 0 or args.eval_frequency <= 0 or args.max_steps % args.eval_frequency:
         p.error("--eval-frequency must divide --max-steps, so every run evaluates its last step")
+    args.total_steps = args.total_steps or args.max_steps
+    if args.mixed_precision and args.gpu_id < 0:
+        p.error("--mixed-precision needs --gpu-id: mixed precision is CUDA-only in both tools")
     try:
         args.seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
