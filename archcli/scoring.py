@@ -348,3 +348,81 @@ def make_spancat_scorer() -> Callable[..., Dict[str, Any]]:
         return score_span_groups(examples, spans_key)
 
     return spancat_score
+
+
+# --- entity linking ---------------------------------------------------------------------------
+NEGATIVE_KB_IDS = ("NIL", "")
+
+
+def score_links(examples: Iterable[Example], *, negative_labels: Iterable[str] = NEGATIVE_KB_IDS,
+                **cfg: Any) -> Dict[str, Any]:
+    """spaCy's Scorer.score_links, plus `nel_acc`.
+
+    P/R/F count only predicted entities whose character boundaries match a gold entity, so the
+    linker is scored apart from the NER, per gold label: both ids negative (NIL, or none) is
+    ignored; equal ids a tp; a gold negative an fp; a predicted negative an fn; two different ids
+    an fp and an fn. Micro sums the counts, macro averages the per-label P, R and F. `nel_acc` is
+    the share of ALL gold entities with a kb_id (NIL ones too) whose same-boundary predicted entity
+    has that id, a missing prediction or an empty id reading as NIL: the figure of the LitBank-EL
+    README's baselines. With nothing to score the values are None, as the other scorers give.
+    """
+    negative = set(negative_labels)
+    labels: List[str] = []
+    golds: List[str] = []
+    preds: List[str] = []
+    n_gold_linked = n_gold_correct = 0
+    for eg in examples:
+        gold_by_offset = {(ent.start_char, ent.end_char): ent for ent in eg.reference.ents}
+        pred_by_offset: Dict[tuple, str] = {}
+        for pred_ent in eg.predicted.ents:
+            offset = (pred_ent.start_char, pred_ent.end_char)
+            pred_by_offset[offset] = pred_ent.kb_id_
+            gold_ent = gold_by_offset.get(offset)
+            if gold_ent is not None:
+                labels.append(gold_ent.label_)
+                golds.append(gold_ent.kb_id_)
+                preds.append(pred_ent.kb_id_)
+        for offset, gold_ent in gold_by_offset.items():
+            if gold_ent.kb_id_:
+                n_gold_linked += 1
+                n_gold_correct += (pred_by_offset.get(offset) or "NIL") == gold_ent.kb_id_
+    results: Dict[str, Any] = {
+        "nel_score": None, "nel_score_desc": "micro F",
+        "nel_micro_p": None, "nel_micro_r": None, "nel_micro_f": None,
+        "nel_macro_p": None, "nel_macro_r": None, "nel_macro_f": None,
+        "nel_f_per_type": None,
+        "nel_acc": n_gold_correct / n_gold_linked if n_gold_linked else None,
+    }
+    if not labels:
+        return results
+    gold_neg = numpy.fromiter((g in negative for g in golds), dtype="bool", count=len(golds))
+    pred_neg = numpy.fromiter((p in negative for p in preds), dtype="bool", count=len(preds))
+    equal = numpy.fromiter((g == p for g, p in zip(golds, preds)), dtype="bool", count=len(golds))
+    scored = ~(gold_neg & pred_neg)
+    tp = scored & equal
+    fp = scored & ~equal & ~pred_neg
+    fn = scored & ~equal & ~gold_neg
+    label_ids = {label: i for i, label in enumerate(dict.fromkeys(labels))}  # spaCy's order: first seen
+    codes = numpy.fromiter((label_ids[label] for label in labels), dtype="int64", count=len(labels))
+    counts = [numpy.bincount(codes[mask], minlength=len(label_ids)) for mask in (tp, fp, fn)]
+    per_type = {label: PRFScore(int(counts[0][i]), int(counts[1][i]), int(counts[2][i]))
+                for label, i in label_ids.items()}
+    micro = PRFScore(int(tp.sum()), int(fp.sum()), int(fn.sum()))
+    n_types = len(per_type)
+    results.update({
+        "nel_score": micro.fscore,
+        "nel_micro_p": micro.precision, "nel_micro_r": micro.recall, "nel_micro_f": micro.fscore,
+        "nel_macro_p": sum(s.precision for s in per_type.values()) / n_types,
+        "nel_macro_r": sum(s.recall for s in per_type.values()) / n_types,
+        "nel_macro_f": sum(s.fscore for s in per_type.values()) / n_types,
+        "nel_f_per_type": {label: s.to_dict() for label, s in per_type.items()},
+    })
+    return results
+
+
+@registry.scorers("spacy.entity_linker_scorer.v1")
+def make_entity_linker_scorer() -> Callable[..., Dict[str, Any]]:
+    def entity_linker_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        return score_links(examples, **kwargs)
+
+    return entity_linker_score

@@ -377,6 +377,18 @@ class Token:
         span = self.doc._ent_at(self.i)
         return span.label_ if span is not None else ""
 
+    @property
+    def ent_kb_id_(self) -> str:
+        """KB id of the entity this token is in ("" outside entities or when unlinked), as spaCy."""
+        span = self.doc._ent_at(self.i)
+        return span.kb_id_ if span is not None else ""
+
+    @property
+    def ent_kb_id(self) -> int:
+        """Hash of `ent_kb_id_` (0 for none), added to the string store as Span.label does."""
+        kb_id = self.ent_kb_id_
+        return self.doc.vocab.strings.add(kb_id) if kb_id else 0
+
 
 class Span:
     __slots__ = ("doc", "start", "end", "label_", "kb_id_")
