@@ -5,7 +5,7 @@ so what both need lives here, outside the two).
 """
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Set, Tuple
 
 import numpy
 
@@ -43,6 +43,9 @@ def note_once(path: Path, message: str) -> None:
     print(f"ℹ Corpus {path}: {message}", file=sys.stderr, flush=True)
 
 
+_NO_KB_ID = object()
+
+
 def char_spans(doc: Doc, items, where: str, key: str, *, allow_kb_id: bool = False) -> List[Span]:
     """Spans from `[start, end, label]` (or `{"start", "end", "label"}`) character offsets; with
     `allow_kb_id`, also `[start, end, label, kb_id]` (or a "kb_id" key).
@@ -56,7 +59,7 @@ def char_spans(doc: Doc, items, where: str, key: str, *, allow_kb_id: bool = Fal
     text = doc.text
     parsed: List[Tuple[int, int, str, str]] = []
     for item in items:
-        kb_id: Optional[Any] = None
+        kb_id: Any = _NO_KB_ID
         if isinstance(item, dict):
             start, end, label = item.get("start"), item.get("end"), item.get("label", "")
             if allow_kb_id and "kb_id" in item:
@@ -72,12 +75,12 @@ def char_spans(doc: Doc, items, where: str, key: str, *, allow_kb_id: bool = Fal
         if (not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool)
                 or isinstance(end, bool) or not isinstance(label, str)):
             raise CorpusError(f"span {item!r} needs integer offsets and a string label", where=where)
-        if kb_id is not None and not (isinstance(kb_id, str) and kb_id):
+        if kb_id is not _NO_KB_ID and not (isinstance(kb_id, str) and kb_id):
             raise CorpusError(f'span {item!r}: kb_id must be a non-empty string (a KB id, or "NIL" for an '
                               f"entity not in the KB), got {kb_id!r}", where=where)
         if not 0 <= start < end <= len(text):
             raise CorpusError(f"span [{start}, {end}] is outside the text ({len(text)} characters)", where=where)
-        parsed.append((start, end, label, kb_id or ""))
+        parsed.append((start, end, label, "" if kb_id is _NO_KB_ID else kb_id))
     if not parsed:
         return []
     starts = numpy.fromiter((p[0] for p in parsed), dtype="int64", count=len(parsed))
