@@ -27,7 +27,7 @@ def ensure_populated() -> None:
         return
     _populating = True
     try:
-        from . import language, ml, pipeline, scoring, training  # noqa: F401
+        from . import kb, language, ml, pipeline, scoring, training  # noqa: F401
     finally:
         _populating = False
     _populated = True
