@@ -19,7 +19,7 @@ from .defaults import (CORPUS_READER_DEFAULTS, INITIALIZE_DEFAULTS, NLP_DEFAULTS
                        _inline, defaults, render_sections)
 from .errors import ArchcliError
 
-SUPPORTED = ("tok2vec", "tagger", "parser", "ner", "textcat", "textcat_multilabel", "spancat")
+SUPPORTED = ("tok2vec", "tagger", "parser", "ner", "textcat", "textcat_multilabel", "spancat", "entity_linker")
 # As spaCy's quickstart chooses: with --optimize efficiency a textcat is its BOW model alone.
 BOW_ONLY = ("textcat", "textcat_multilabel")
 
@@ -121,8 +121,10 @@ def init_config_text(
             tok2vec = _inline_tok2vec(f"components.{name}.model.tok2vec", optimize, use_vectors)
         components[name] = component_block(name, tok2vec)
     weights = _score_weights(tasks)
-    parts = [render_sections(_head(names, lang, gpu, vectors)), "\n[components]\n",
-             render_sections(components, prefix="components"), render_sections(_tail(gpu, weights))]
+    head, tail = _head(names, lang, gpu, vectors), _tail(gpu, weights)
+    _add_kb_loader(tasks, head, tail)
+    parts = [render_sections(head), "\n[components]\n",
+             render_sections(components, prefix="components"), render_sections(tail)]
     text = "\n".join(parts)
     if pretraining:
         from .training.pretraining import add_pretraining_block
@@ -158,6 +160,7 @@ def _transformer_config_text(pipeline: List[str], model_dir: str, *, optimize: s
     head = _head(["transformer"] + tasks, lang, True, vectors)
     head["paths"]["transformer"] = str(model_dir)
     tail = _tail(True, _score_weights(tasks))
+    _add_kb_loader(tasks, head, tail)
     training = tail["training"]
     # As spaCy's --gpu config (and the training defaults): no progress bar.
     training["logger"]["progress_bar"] = TRAINING_DEFAULTS["logger"]["progress_bar"]
@@ -167,6 +170,16 @@ def _transformer_config_text(pipeline: List[str], model_dir: str, *, optimize: s
     parts = [render_sections(head), "\n[components]\n", render_sections(components, prefix="components"),
              render_sections(tail)]
     return _tidy("\n".join(parts))
+
+
+def _add_kb_loader(tasks: List[str], head: Dict[str, Any], tail: Dict[str, Any]) -> None:
+    """An entity linker reads its KB at initialisation from `paths.kb` (a directory `archcli init-kb`
+    writes): spaCy's configs have no default for it, so the path is left for the user to give."""
+    for name in tasks:
+        if name == "entity_linker":
+            head["paths"]["kb"] = None
+            tail["initialize"]["components"][name] = {
+                "kb_loader": {"@misc": "spacy.KBFromFile.v1", "kb_path": "${paths.kb}"}}
 
 
 def _cnn_textcat(ensemble: Dict[str, Any]) -> Dict[str, Any]:

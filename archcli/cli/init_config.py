@@ -54,7 +54,10 @@ def init_config_cli(
     output_file.write_text(text, encoding="utf8")
     msg.good(f"Saved config to {output_file}")
     # Command lines are echoed unwrapped, so they can be copied (wasabi wraps at 80 columns).
-    typer.echo(f"Train it with:\n    archcli train {output_file} --output out --paths.train TRAIN --paths.dev DEV")
+    kb = " --paths.kb KB_DIR" if "entity_linker" in names else ""
+    typer.echo(f"Train it with:\n    archcli train {output_file} --output out --paths.train TRAIN --paths.dev DEV{kb}")
+    if kb:
+        typer.echo("Build KB_DIR with:\n    archcli init-kb ENTITIES.jsonl KB_DIR --aliases ALIASES.jsonl --vectors VECTORS")
     if pretraining:
         typer.echo(f"Pretrain its tok2vec with:\n    archcli pretrain {output_file} pretrain_out "
                    "--paths.raw_text TEXTS.jsonl")

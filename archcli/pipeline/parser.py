@@ -289,6 +289,7 @@ def make_ner(nlp, name: str, model: Model, moves: Optional[Any] = None, update_w
 
 
 class EntityRecognizer(TransitionComponent):
+    sets_ents = True  # an entity linker after it links these mentions
     system_class = BiluoPushDown
 
     def gold_for(self, example: Example):

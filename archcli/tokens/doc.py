@@ -257,6 +257,29 @@ class Doc:
             return None
         return Span(self, int(start), int(end), label=label, kb_id=kb_id)
 
+    def slice_doc(self, start: int, end: int) -> "Doc":
+        """Tokens start:end as a Doc of their own, with the annotations inside them (heads
+        re-based; an entity or span crossing the edge is left out; cats and user_data as the doc's)."""
+        part = self.copy()
+        part.lex = self.lex[start:end]
+        part.spaces = self.spaces[start:end]
+        for name in _HASHED:
+            setattr(part, name, getattr(self, name)[start:end].copy())
+        heads = self.head[start:end] - start
+        inside = (heads >= 0) & (heads < end - start)
+        part.head = numpy.where(inside, heads, numpy.arange(end - start)).astype("int32")
+        part.sent_start = self.sent_start[start:end].copy()
+        if end > start:
+            part.sent_start[0] = 1
+
+        def moved(spans):
+            return [Span(part, s.start - start, s.end - start, s.label_, s.kb_id_) for s in spans
+                    if start <= s.start and s.end <= end]
+
+        part.ents = moved(self.ents)
+        part.spans = {key: moved(group) for key, group in self.spans.items()}
+        return part
+
     def copy(self, annotations: bool = True) -> "Doc":
         """A new Doc over the same words; `annotations=False` gives the blank predicted side."""
         new = Doc.__new__(Doc)

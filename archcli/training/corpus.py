@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Set, Union
 
-import numpy
 
 from ..errors import CorpusError
 from .._registry import registry
 from ..ml.checks import require_size
-from ..tokens.doc import _HASHED, Doc, Span
+from ..tokens.doc import Doc
 from ..tokens.docbin import read_docbin
 from ..tokens.example import Example
 from .conllu import read_conllu
@@ -83,7 +82,7 @@ class Corpus:
         if not (doc.sent_start[1:] == 1).any():
             skipped[0] += 1
             return []
-        parts = [sentence_doc(doc, sent.start, sent.end) for sent in doc.sents]
+        parts = [doc.slice_doc(sent.start, sent.end) for sent in doc.sents]
         kept = [part for part in parts if len(part) <= self.max_length]
         skipped[0] += len(parts) - len(kept)
         return kept
@@ -103,29 +102,6 @@ class Corpus:
         else:
             for i, doc in enumerate(read_docbin(path, nlp.vocab)):
                 yield doc, f"{path}#doc{i}"
-
-
-def sentence_doc(doc: Doc, start: int, end: int) -> Doc:
-    """Tokens start:end of `doc` as a Doc of their own, with the annotations inside them (heads
-    re-based; an entity or span crossing the edge is left out; cats and user_data as the doc's)."""
-    part = doc.copy()
-    part.lex = doc.lex[start:end]
-    part.spaces = doc.spaces[start:end]
-    for name in _HASHED:
-        setattr(part, name, getattr(doc, name)[start:end].copy())
-    heads = doc.head[start:end] - start
-    inside = (heads >= 0) & (heads < end - start)
-    part.head = numpy.where(inside, heads, numpy.arange(end - start)).astype("int32")
-    part.sent_start = doc.sent_start[start:end].copy()
-    part.sent_start[0] = 1
-
-    def moved(spans):
-        return [Span(part, s.start - start, s.end - start, s.label_, s.kb_id_) for s in spans
-                if start <= s.start and s.end <= end]
-
-    part.ents = moved(doc.ents)
-    part.spans = {key: moved(group) for key, group in doc.spans.items()}
-    return part
 
 
 _TOO_LONG_NOTED: Set[tuple] = set()

@@ -2,7 +2,7 @@
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Optional
 
-from ..config import interpolate_config
+from ..config import interpolate_config, resolve_block
 from ..defaults import INITIALIZE_DEFAULTS, SYSTEM_DEFAULTS, suggest
 from ..errors import ConfigError
 from ..tokens.vectors import Vectors, read_word2vec_text
@@ -94,7 +94,11 @@ def init_vocab_and_components(nlp, get_examples: Callable[[], Iterable[Example]]
         if not hasattr(proc, "initialize"):
             continue
         try:
-            proc.initialize(get_examples, nlp=nlp, **dict(component_cfgs.get(name, {}) or {}))
+            settings = dict(component_cfgs.get(name, {}) or {})
+            if settings:
+                # Built as spaCy builds [initialize]: e.g. a kb_loader block becomes its function.
+                settings = dict(resolve_block(settings, f"initialize.components.{name}"))
+            proc.initialize(get_examples, nlp=nlp, **settings)
         except ValueError as err:
             if not dimension_mismatch(err):
                 raise
