@@ -71,3 +71,28 @@ def gold_token_corpus(path: str, max_length: int = 0, gold_preproc: bool = False
                 yield Example(Doc(nlp.vocab, words=words, spaces=[bool(t.whitespace_) for t in ref]), ref)
 
     return read
+
+
+@registry.readers("bench.GoldMentionsCorpus.v1")
+def gold_mentions_corpus(path: str, max_length: int = 0, gold_preproc: bool = False, limit: int = 0,
+                         augmenter: Optional[Callable] = None) -> Callable[[Any], Iterator[Example]]:
+    """Entity-linking examples whose predicted doc has the reference's tokens, sentence starts and
+    entity spans (labels, no kb_id), as archcli's reader gives its linker; the other settings are ignored.
+
+    spaCy's `spacy.Corpus.v1` would re-tokenise the text and leave the predicted doc without sentence
+    boundaries, so an `entity_linker` over gold entities (`use_gold_ents`) would take a whole
+    document as every mention's "sentence" context.
+    """
+
+    def read(nlp: Any) -> Iterator[Example]:
+        from spacy.tokens import Span
+
+        for ref in DocBin().from_disk(path).get_docs(nlp.vocab):
+            if len(ref):
+                starts = {sent.start for sent in ref.sents}
+                doc = Doc(nlp.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref],
+                          sent_starts=[i in starts for i in range(len(ref))])
+                doc.ents = [Span(doc, e.start, e.end, label=e.label_) for e in ref.ents]
+                yield Example(doc, ref)
+
+    return read
