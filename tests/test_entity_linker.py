@@ -212,3 +212,31 @@ def test_output_width_must_match_the_kb():
 def test_bad_settings_name_their_key(key, value, match):
     with pytest.raises(ArchcliError, match=match):
         _linker(**{key: value})
+
+
+def test_after_an_ner_from_init_config(tmp_path):
+    """tok2vec + ner + entity_linker as init-config writes it: trains, and links what the ner finds."""
+    from typer.testing import CliRunner
+
+    import archcli.cli  # noqa: F401
+    from archcli.cli.app import app
+    from archcli.language import load
+
+    runner = CliRunner()
+    cfg = tmp_path / "el.cfg"
+    result = runner.invoke(app, ["init-config", str(cfg), "--pipeline", "tok2vec,ner,entity_linker"])
+    assert result.exit_code == 0, result.output
+    assert "--paths.kb" in result.output
+    kb = _sample_kb(tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["train", str(cfg), "--output", str(out), "--paths.kb", str(kb),
+                                 "--paths.train", str(SAMPLES / "el_train.jsonl"),
+                                 "--paths.dev", str(SAMPLES / "el_dev.jsonl"),
+                                 "--training.max_steps", "40", "--training.eval_frequency", "20"])
+    assert result.exit_code == 0, result.output
+    nlp = load(out / "model-last")
+    assert nlp.pipe_names == ["tok2vec", "ner", "entity_linker"]
+    assert not nlp.get_pipe("entity_linker").gold_mentions  # the ner's mentions are linked
+    kb_ids = set(nlp.get_pipe("entity_linker").kb.get_entity_strings()) | {NIL}
+    doc = nlp("Tessa Marlow opened the bakery in Marlow at five .")
+    assert all(ent.kb_id_ in kb_ids for ent in doc.ents)
