@@ -272,3 +272,20 @@ def test_debug_kb_on_a_bad_directory(tmp_path):
     (tmp_path / "kb" / "kb.json").write_text(json.dumps({"format": "archcli-kb", "version": 9}))
     result, output = invoke(["debug-kb", tmp_path / "kb"])
     assert_one_clear_error(result, output, ["kb.json", "version 9"])
+
+
+def test_vectors_from_a_model_directory(tmp_path):
+    """--vectors also takes what [initialize] vectors takes: a directory with vocab/vectors.npz."""
+    from archcli.tokens import StringStore, Vectors
+
+    strings = StringStore()
+    table = Vectors(numpy.asarray([[2.0, 0.0], [0.0, 4.0]], dtype="float32"),
+                    keys=[strings.add("stone"), strings.add("bread")])
+    (tmp_path / "model" / "vocab").mkdir(parents=True)
+    table.to_disk(tmp_path / "model" / "vocab" / "vectors.npz")
+    result, output = invoke(["init-kb", _entities(tmp_path, GOOD), tmp_path / "kb", "--vectors", tmp_path / "model"])
+    assert result.exit_code == 0, output
+    kb = load_kb(tmp_path / "kb")
+    assert kb.get_vector("a").tolist() == [2.0, 0.0] and kb.get_vector("b").tolist() == [0.0, 4.0]
+    result, output = invoke(["init-kb", tmp_path / "entities.jsonl", tmp_path / "kb2", "--vectors", tmp_path])
+    assert_one_clear_error(result, output, [str(tmp_path), "without vocab/vectors.npz"])
