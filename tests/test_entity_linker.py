@@ -240,3 +240,32 @@ def test_after_an_ner_from_init_config(tmp_path):
     kb_ids = set(nlp.get_pipe("entity_linker").kb.get_entity_strings()) | {NIL}
     doc = nlp("Tessa Marlow opened the bakery in Marlow at five .")
     assert all(ent.kb_id_ in kb_ids for ent in doc.ents)
+
+
+def _train_cli(tmp_path: Path, *args: str):
+    from typer.testing import CliRunner
+
+    import archcli.cli  # noqa: F401
+    from archcli.cli.app import app
+
+    result = CliRunner().invoke(app, ["train", str(CONFIG), "--output", str(tmp_path / "out"),
+                                      "--training.max_steps", "2", *args])
+    return result, result.output
+
+
+def test_cli_empty_kb_and_unknown_gold_id(tmp_path):
+    from tests.test_bad_input import assert_one_clear_error
+
+    empty = tmp_path / "empty_kb"
+    InMemoryLookupKB(Vocab(), 16).to_disk(empty)
+    result, output = _train_cli(tmp_path, "--paths.kb", str(empty))
+    assert_one_clear_error(result, output, ["initialize.components.entity_linker.kb_loader", "empty knowledge base"])
+    assert not (tmp_path / "out" / "model-last").exists()
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "Marlow sang .", "entities": [[0, 6, "PER", "nobody"]]}) + "\n")
+    result, output = _train_cli(tmp_path, "--paths.kb", str(_sample_kb(tmp_path)), "--paths.train", str(bad))
+    assert_one_clear_error(result, output, [f"{bad}:1", "'nobody'", "not in the knowledge base"])
+
+    result, output = _train_cli(tmp_path, "--paths.kb", str(tmp_path / "missing"))
+    assert_one_clear_error(result, output, ["missing"])
