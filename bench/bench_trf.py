@@ -269,6 +269,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--spacy-retokenise", action="store_true",
                    help="let spaCy re-tokenise the text (spacy.Corpus.v1) instead of training on gold tokens")
     p.add_argument("--output", type=Path, default=BENCH / "results" / "trf.json")
+    p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
+                   help="train nothing: merge the seeds of earlier result files into --output")
+    p.add_argument("--merge-any-commit", action="store_true",
+                   help="with --merge: accept files from different archcli code (both commits are recorded)")
     args = p.parse_args(argv)
     if args.max_steps <= 0 or args.eval_frequency <= 0 or args.max_steps % args.eval_frequency:
         p.error("--eval-frequency must divide --max-steps, so every run evaluates its last step")
@@ -288,8 +292,52 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+# Settings that may differ between runs merged into one table (which seeds ran, and where to).
+MERGE_FREE = ("seeds", "output", "merge", "spacy_gpu_config", "transformer", "spacy_python")
+
+
+def merge(paths: Sequence[Path], output: Path, argv: Sequence[str], any_commit: bool = False) -> None:
+    """One table from several runs of this script over different seeds (e.g. seed 0 in one session,
+    seeds 1-2 in the next): refused unless the archcli commit and every other setting agree."""
+    reports = [json.loads(Path(p).read_text(encoding="utf8")) for p in paths]
+    first = reports[0]
+    for path, report in zip(paths, reports):
+        a, b = first["archcli_commit"], report["archcli_commit"]
+        if a != b and subprocess.run(["git", "diff", "--quiet", a.split("+")[0], b.split("+")[0], "--",
+                                      "archcli", "configs", "pyproject.toml"], cwd=ROOT).returncode != 0:
+            if not any_commit:
+                sys.exit(f"--merge: {path} ran archcli {b}, {paths[0]} ran {a}, and archcli/ or configs/ differ "
+                         "(--merge-any-commit merges anyway, recording both)")
+            log(f"merging runs of different archcli code: {a} and {b} (both recorded under merged_from)")
+        mismatched = [k for k in set(report["settings"]) | set(first["settings"]) if k not in MERGE_FREE
+                      and report["settings"].get(k) != first["settings"].get(k)]
+        if mismatched:
+            sys.exit(f"--merge: {path} differs from {paths[0]} in {', '.join(sorted(mismatched))}")
+    per_seed: Dict[int, Dict[str, Dict[str, Any]]] = {}
+    for path, report in zip(paths, reports):
+        for seed, by_run in report["per_seed"].items():
+            if int(seed) in per_seed:
+                sys.exit(f"--merge: seed {seed} is in more than one file ({path})")
+            per_seed[int(seed)] = by_run
+    per_seed = dict(sorted(per_seed.items()))
+    summary = summarize(per_seed)
+    table = format_table(summary, len(per_seed))
+    merged = dict(first, command=" ".join(["python", "bench/bench_trf.py", *argv]), summary=summary, table=table,
+                  per_seed={str(k): v for k, v in per_seed.items()},
+                  merged_from=[{"file": str(p), "command": r["command"], "archcli_commit": r["archcli_commit"],
+                                "machine": r["machine"]}
+                               for p, r in zip(paths, reports)])
+    merged["settings"] = dict(first["settings"], seeds=list(per_seed))
+    output.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf8")
+    print(table)
+    print(f"seeds {list(per_seed)} merged from {len(paths)} files; results: {rel(output)}")
+
+
 def main(argv: Sequence[str]) -> None:
     args = parse_args(argv)
+    if args.merge:
+        merge(args.merge, args.output, argv, any_commit=args.merge_any_commit)
+        return
     load_start = os.getloadavg()[0]
     args.transformer = minilm_dir(args.transformer)
     runs = [run for run in RUNS if run.name in args.runs]
