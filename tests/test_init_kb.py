@@ -95,7 +95,7 @@ def test_litbank_el_with_vectors_and_stats(tmp_path, vectors_path):
 
 def test_shared_names_split_the_prior(tmp_path, small_vectors):
     result, output = invoke(["init-kb", entities_jsonl(tmp_path / "e.jsonl"), tmp_path / "kb",
-                             "--vectors", small_vectors])
+                             "--vectors", small_vectors, "--no-center"])
     assert result.exit_code == 0, output
     kb = load_kb(tmp_path / "kb")
     assert [(c.entity_, c.prior_prob) for c in kb.get_alias_candidates("Marlow")] == [("marlow_town", 0.5),
@@ -105,6 +105,19 @@ def test_shared_names_split_the_prior(tmp_path, small_vectors):
     assert kb.get_vector("tessa").tolist() == pytest.approx([0.5, 0.5, 1.0])  # baker, bread
     assert kb.get_vector("marlow_boat").tolist() == [0.0, 0.0, 0.0]
     assert "1 of 3 entities have a zero vector" in output and "'marlow_boat'" in output
+
+
+def test_vectors_are_centred_by_default(tmp_path, small_vectors):
+    """The default subtracts the mean of the entities that have a vector; zero vectors stay zero."""
+    result, output = invoke(["init-kb", entities_jsonl(tmp_path / "e.jsonl"), tmp_path / "kb",
+                             "--vectors", small_vectors])
+    assert result.exit_code == 0, output
+    assert "centred" in output
+    kb = load_kb(tmp_path / "kb")
+    # Raw vectors [0.5, 0.5, 0] and [0.5, 0.5, 1] (see above), mean [0.5, 0.5, 0.5].
+    assert kb.get_vector("marlow_town").tolist() == pytest.approx([0.0, 0.0, -0.5])
+    assert kb.get_vector("tessa").tolist() == pytest.approx([0.0, 0.0, 0.5])
+    assert kb.get_vector("marlow_boat").tolist() == [0.0, 0.0, 0.0]
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +137,7 @@ def trained_model(tmp_path_factory) -> Path:
 
 def test_model_tok2vec_vectors(tmp_path, trained_model):
     result, output = invoke(["init-kb", entities_jsonl(tmp_path / "e.jsonl"), tmp_path / "kb",
-                             "--model", trained_model, "--batch-size", "2"])
+                             "--model", trained_model, "--batch-size", "2", "--no-center"])
     assert result.exit_code == 0, output
     kb = load_kb(tmp_path / "kb")
     from archcli.language import load
@@ -283,7 +296,8 @@ def test_vectors_from_a_model_directory(tmp_path):
                     keys=[strings.add("stone"), strings.add("bread")])
     (tmp_path / "model" / "vocab").mkdir(parents=True)
     table.to_disk(tmp_path / "model" / "vocab" / "vectors.npz")
-    result, output = invoke(["init-kb", _entities(tmp_path, GOOD), tmp_path / "kb", "--vectors", tmp_path / "model"])
+    result, output = invoke(["init-kb", _entities(tmp_path, GOOD), tmp_path / "kb", "--vectors", tmp_path / "model",
+                             "--no-center"])
     assert result.exit_code == 0, output
     kb = load_kb(tmp_path / "kb")
     assert kb.get_vector("a").tolist() == [2.0, 0.0] and kb.get_vector("b").tolist() == [0.0, 4.0]

@@ -31,6 +31,9 @@ def init_kb_cli(
                                     "the description"),
     entity_vector_length: Optional[int] = typer.Option(
         None, "--entity-vector-length", "-l", help="Expected vector width (checked against the vectors' width)"),
+    center: bool = typer.Option(True, "--center/--no-center",
+                                help="Subtract the mean entity vector, so cosine similarity tells entities apart "
+                                     "(mean word vectors all point much the same way)"),
     batch_size: int = typer.Option(256, "--batch-size", "-b", help="Descriptions encoded per batch"),
     stats: bool = typer.Option(False, "--stats", help="Also print the KB's statistics (as debug-kb does)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id for --model, or -1 for CPU"),
@@ -72,6 +75,8 @@ def init_kb_cli(
         nlp = load(model_path)
         report = build.description_vectors_model(entities.descriptions, nlp, batch_size=batch_size)
         vocab = nlp.vocab
+    if center:
+        report = build.center_vectors(report)
     kb = build.build_kb(entities, aliases, report, vocab=vocab, entity_vector_length=entity_vector_length)
     if report.zero_rows:
         examples = ", ".join(f"'{entities.ids[i]}'" for i in report.zero_rows[:3])
