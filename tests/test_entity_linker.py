@@ -104,6 +104,7 @@ def _linker(nlp_config: str = "", **settings):
     config["components"]["entity_linker"]["model"]["tok2vec"] = dict(
         Config().from_str(SPEC_BLOCK)["model"]["tok2vec"])
     config["components"]["entity_linker"].update(settings)
+    del config["initialize"]["components"]["entity_linker"]  # set_kb below gives the KB
     nlp = Pipeline.from_config(config)
     el = nlp.get_pipe("entity_linker")
     el.set_kb(lambda vocab: _kb(vocab))
@@ -269,3 +270,34 @@ def test_cli_empty_kb_and_unknown_gold_id(tmp_path):
 
     result, output = _train_cli(tmp_path, "--paths.kb", str(tmp_path / "missing"))
     assert_one_clear_error(result, output, ["missing"])
+    result, output = _train_cli(tmp_path)  # the shipped config leaves paths.kb to the user
+    assert_one_clear_error(result, output, ["kb_path = null", "--paths.kb"])
+
+
+def test_v1_needs_its_own_tok2vec(tmp_path):
+    from tests.test_bad_input import assert_one_clear_error
+
+    kb = _sample_kb(tmp_path)
+    result, output = _train_cli(tmp_path, "--paths.kb", str(kb),
+                                "--components.entity_linker.model.@architectures", "spacy.EntityLinker.v1")
+    assert_one_clear_error(result, output, ["components.entity_linker.model.tok2vec", "cannot listen"])
+
+
+def test_v1_with_an_inline_tok2vec_trains_and_links(tmp_path):
+    nlp, el = _linker()
+    config = nlp.config.copy()
+    config["components"]["entity_linker"]["model"]["@architectures"] = "spacy.EntityLinker.v1"
+    nlp = Pipeline.from_config(config)
+    el = nlp.get_pipe("entity_linker")
+    el.set_kb(lambda vocab: _kb(vocab))
+    docs = [_doc(nlp.vocab, "Marlow baked bread . Marlow is a town .".split(),
+                 [(0, 1, "PER", "baker"), (4, 5, "GPE", "town")], sent_starts=[1, 0, 0, 0, 1, 0, 0, 0, 0])]
+    examples = [Example.from_gold(doc) for doc in docs]
+    optimizer = nlp.initialize(lambda: examples)
+    losses = {}
+    for _ in range(30):
+        el.update([eg.copy() for eg in examples], sgd=optimizer, losses=losses)
+    assert losses["entity_linker"] > 0
+    doc = _doc(nlp.vocab, "Marlow baked bread . Marlow is a town .".split(), [(0, 1, "PER", ""), (4, 5, "GPE", "")],
+               sent_starts=[1, 0, 0, 0, 1, 0, 0, 0, 0])
+    assert [ent.kb_id_ for ent in el(doc).ents] == ["baker", "town"]

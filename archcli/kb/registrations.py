@@ -1,8 +1,9 @@
 """spaCy's registered KB functions (registry.misc), so entity-linking configs resolve here."""
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Optional
 
 from .._registry import registry
+from ..errors import ArchcliError
 from ..tokens import Span, Vocab
 from .knowledge_base import Candidate, InMemoryLookupKB, KnowledgeBase, _check_width
 
@@ -29,10 +30,13 @@ def empty_kb() -> Callable[[Vocab, int], KnowledgeBase]:
 
 
 @registry.misc("spacy.KBFromFile.v1")
-def load_kb(kb_path: Path) -> Callable[[Vocab], KnowledgeBase]:
+def load_kb(kb_path: Optional[Path]) -> Callable[[Vocab], KnowledgeBase]:
     """A KB read from a directory written by `archcli init-kb` or `KB.to_disk` (errors name it)."""
 
     def kb_from_file(vocab: Vocab) -> KnowledgeBase:
+        if kb_path is None:
+            raise ArchcliError("spacy.KBFromFile.v1 got kb_path = null: no KB directory given; pass --paths.kb DIR, "
+                               "a directory made by `archcli init-kb`")
         kb = InMemoryLookupKB(vocab, entity_vector_length=1)  # the width comes from the file
         kb.from_disk(kb_path)
         return kb

@@ -84,6 +84,10 @@ def make_entity_linker(
 ) -> "EntityLinker":
     _check_settings(name, n_sents=n_sents, entity_vector_length=entity_vector_length,
                     candidates_batch_size=candidates_batch_size, threshold=threshold, labels_discard=labels_discard)
+    if not model.attrs.get("include_span_maker", False) and _listens(model.get_ref("tok2vec")):
+        raise ConfigError("spacy.EntityLinker.v1 encodes one context doc per mention, not the pipeline's docs, so "
+                          "its tok2vec cannot listen to an upstream component; give it its own tok2vec, or use "
+                          "spacy.EntityLinker.v2", where=f"components.{name}.model.tok2vec")
     return EntityLinker(
         nlp.vocab, model, name, labels_discard=list(labels_discard), n_sents=n_sents, incl_prior=incl_prior,
         incl_context=incl_context, entity_vector_length=entity_vector_length, get_candidates=get_candidates,
@@ -417,6 +421,10 @@ def copy_gold_mentions(examples: Iterable[Example], *, replace: bool = False) ->
             pred.ents = [Span(pred, s.start, s.end, s.label_) for s in gold.ents]
         if not pred.sent_start.any() and gold.sent_start.any():
             pred.sent_start = gold.sent_start.copy()
+
+
+def _listens(tok2vec: Model) -> bool:
+    return any(hasattr(node, "upstream_name") for node in tok2vec.walk())
 
 
 def _earlier_sets_ents(nlp, name: str) -> bool:
