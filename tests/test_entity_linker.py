@@ -175,6 +175,12 @@ def test_trains_saves_and_links_without_the_kb(tmp_path):
     assert 0.0 <= scores["nel_acc"] <= 1.0
     again = load(out / "model-last").evaluate(examples)
     assert again["nel_micro_f"] == scores["nel_micro_f"]
+    from tests.test_bad_input import invoke
+
+    result, output = invoke(["evaluate", out / "model-last", SAMPLES / "el_dev.jsonl", "--output", tmp_path / "s.json"])
+    assert result.exit_code == 0, output
+    assert "NEL F" in output and "NEL ACC" in output and "NEL (per type)" in output
+    assert json.loads((tmp_path / "s.json").read_text())["nel_acc"] == pytest.approx(scores["nel_acc"])
     doc = nlp.make_doc("Marlow sang with the choir .")
     doc.ents = [Span(doc, 0, 1, "PER")]
     linked = nlp(doc)

@@ -11,7 +11,7 @@ SCORE_NAMES = {
     "token_acc": "TOK", "tag_acc": "TAG", "pos_acc": "POS", "morph_acc": "MORPH", "lemma_acc": "LEMMA",
     "dep_uas": "UAS", "dep_las": "LAS", "sents_f": "SENT F", "ents_p": "NER P", "ents_r": "NER R",
     "ents_f": "NER F", "cats_score": "TEXTCAT", "cats_macro_auc": "TEXTCAT AUC", "cats_micro_f": "TEXTCAT MICRO F",
-    "speed": "SPEED",
+    "nel_micro_p": "NEL P", "nel_micro_r": "NEL R", "nel_micro_f": "NEL F", "nel_acc": "NEL ACC", "speed": "SPEED",
 }
 # Span groups are scored per key: spans_<key>_p/_r/_f print as SPAN <KEY> P/R/F.
 SPAN_SCORE_SUFFIXES = {"_p": "P", "_r": "R", "_f": "F"}
@@ -66,4 +66,4 @@ def print_scores(scores: Dict[str, Any]) -> None:
             data = [(label, f"{v['p'] * 100:.2f}", f"{v['r'] * 100:.2f}", f"{v['f'] * 100:.2f}")
                     for label, v in sorted(value.items())]
             msg.table(data, header=("", "P", "R", "F"), aligns=("l", "r", "r", "r"),
-                      title=key.replace("_per_type", "").upper() + " (per type)")
+                      title=key.replace("_f_per_type", "").replace("_per_type", "").upper() + " (per type)")
