@@ -19,18 +19,9 @@ from .spancat import extract_spans
 @architecture_and_layer("spacy.EntityLinker.v2")
 def build_nel_encoder(tok2vec: Model, nO: Optional[int] = None) -> Model[List[Doc], Floats2d]:
     """One row per entity of the batch's docs (doc order, then `doc.ents` order), width nO."""
-    token_width = tok2vec.maybe_get_dim("nO")
     span_maker = build_span_maker()
-    output_layer = Linear(nO=nO, nI=token_width)
-    model = chain(
-        tuplify(chain(tok2vec, list2ragged()), span_maker),
-        extract_spans(),
-        reduce_mean(),
-        residual(Maxout(nO=token_width, nI=token_width, nP=2, dropout=0.0)),
-        output_layer,
-    )
-    model.set_ref("output_layer", output_layer)
-    model.set_ref("tok2vec", tok2vec)
+    model = _with_pooled_output(
+        chain(tuplify(chain(tok2vec, list2ragged()), span_maker), extract_spans()), tok2vec, nO)
     model.set_ref("span_maker", span_maker)
     model.attrs["include_span_maker"] = True
     return model
@@ -39,18 +30,23 @@ def build_nel_encoder(tok2vec: Model, nO: Optional[int] = None) -> Model[List[Do
 @architecture_and_layer("spacy.EntityLinker.v1")
 def build_nel_encoder_v1(tok2vec: Model, nO: Optional[int] = None) -> Model[List[Doc], Floats2d]:
     """One row per input doc: the component passes one context doc per mention."""
+    model = _with_pooled_output(chain(tok2vec, list2ragged()), tok2vec, nO)
+    model.attrs["include_span_maker"] = False
+    return model
+
+
+def _with_pooled_output(sequences: Model, tok2vec: Model, nO: Optional[int]) -> Model:
+    """sequences (a Ragged of token vectors per context) -> mean -> residual Maxout -> Linear(nO)."""
     token_width = tok2vec.maybe_get_dim("nO")
     output_layer = Linear(nO=nO, nI=token_width)
     model = chain(
-        tok2vec,
-        list2ragged(),
+        sequences,
         reduce_mean(),
         residual(Maxout(nO=token_width, nI=token_width, nP=2, dropout=0.0)),
         output_layer,
     )
     model.set_ref("output_layer", output_layer)
     model.set_ref("tok2vec", tok2vec)
-    model.attrs["include_span_maker"] = False
     return model
 
 

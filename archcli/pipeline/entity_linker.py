@@ -22,7 +22,7 @@ from ..kb import InMemoryLookupKB
 from ..tokens import Doc, Span
 from ..tokens.example import Example
 from .base import TrainablePipe
-from .factories import factory
+from .factories import default_tok2vec_block, factory
 
 NIL = "NIL"
 
@@ -45,17 +45,7 @@ threshold = null
 [component.model]
 @architectures = "spacy.EntityLinker.v2"
 nO = null
-
-[component.model.tok2vec]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 2
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
-"""
+""" + default_tok2vec_block("component.model.tok2vec", depth=2)
 
 
 @factory(

@@ -18,15 +18,16 @@ class FactoryMeta:
 FACTORIES: Dict[str, FactoryMeta] = {}
 
 
-def default_tok2vec_block(section: str) -> str:
+def default_tok2vec_block(section: str, depth: int = 4) -> str:
     """spaCy's standard HashEmbedCNN tok2vec as config text under `[section]`: the default
-    model of `tok2vec` and the inline tok2vec of the task components' defaults."""
+    model of `tok2vec` and the inline tok2vec of the task components' defaults (the entity linker's
+    is 2 deep, as spaCy's)."""
     return f"""
 [{section}]
 @architectures = "spacy.HashEmbedCNN.v2"
 pretrained_vectors = null
 width = 96
-depth = 4
+depth = {depth}
 embed_size = 2000
 window_size = 1
 maxout_pieces = 3
