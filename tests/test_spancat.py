@@ -30,8 +30,8 @@ SAMPLES = REPO / "corpus_samples" / "spans"
 LITBANK = CORPORA / "litbank" / "entities"
 # The spec's block elides the tok2vec's settings ("# ..."); these are spaCy's spancat defaults.
 TOK2VEC_V1 = {
-    "embed": {"@architectures": "spacy.MultiHashEmbed.v1", "width": 96, "rows": 5000, "also_embed_subwords": True,
-              "also_use_static_vectors": False},
+    "embed": {"@architectures": "spacy.MultiHashEmbed.v1", "width": 96, "rows": [5000, 2500, 2500, 2500],
+              "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"], "include_static_vectors": False},
     "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v1", "width": 96, "window_size": 1, "maxout_pieces": 3,
                "depth": 4},
 }

@@ -100,12 +100,11 @@ def MultiHashEmbed(
 
 @architecture_and_layer("spacy.MultiHashEmbed.v1")
 def MultiHashEmbed_v1(
-    width: int, rows: int, also_embed_subwords: bool, also_use_static_vectors: bool
+    width: int, attrs: List[Union[int, str]], rows: List[int], include_static_vectors: bool
 ) -> Model[List[Doc], List[Floats2d]]:
-    """The v1 signature: one row count, subword tables at half size."""
-    attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"] if also_embed_subwords else ["NORM"]
-    sizes = [rows] + [rows // 2] * (len(attrs) - 1)
-    return MultiHashEmbed(width=width, attrs=attrs, rows=sizes, include_static_vectors=also_use_static_vectors)
+    """spaCy 3's v1 (in spacy-legacy): v2's arguments; it differs only in using StaticVectors.v1,
+    which archcli implements as v2."""
+    return MultiHashEmbed(width=width, attrs=attrs, rows=rows, include_static_vectors=include_static_vectors)
 
 
 @architecture_and_layer("spacy.CharacterEmbed.v2")
