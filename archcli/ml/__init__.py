@@ -1,3 +1,3 @@
 """Model architectures only: each module registers the spec's names for one section."""
 from . import featureextractor, listener, parser, pretrain, staticvectors, tagger, tok2vec  # noqa: F401
-from . import entity_linker, spancat, span_getters, textcat, transformers  # noqa: F401
+from . import coref, entity_linker, spancat, span_getters, textcat, transformers  # noqa: F401
