@@ -27,7 +27,7 @@ def ensure_populated() -> None:
         return
     _populating = True
     try:
-        from . import kb, language, ml, pipeline, scoring, training  # noqa: F401
+        from . import coref_scoring, kb, language, ml, pipeline, scoring, training  # noqa: F401
     finally:
         _populating = False
     _populated = True
