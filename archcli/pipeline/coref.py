@@ -94,6 +94,23 @@ def _clear_groups(doc: Doc, prefix: str) -> None:
         del doc.spans[key]
 
 
+class _TorchScorerPipe(TrainablePipe):
+    """A component whose torch scorer is built at initialisation, when its input width is known:
+    the width is kept in cfg so a loaded component builds the same layer before its weights load."""
+
+    scorer_ref = ""
+
+    def _record_width(self) -> None:
+        self.cfg["nI"] = int(self.model.get_ref(self.scorer_ref).get_dim("nI"))
+
+    def _after_cfg_loaded(self) -> None:
+        scorer = self.model.get_ref(self.scorer_ref)
+        if not scorer.layers and self.cfg.get("nI"):
+            if scorer.maybe_get_dim("nI") is None:
+                scorer.set_dim("nI", int(self.cfg["nI"]))
+            scorer.initialize()
+
+
 def _segment_softmax(scores: numpy.ndarray, lengths: numpy.ndarray) -> numpy.ndarray:
     """Softmax within each consecutive segment of `scores` (lengths > 0)."""
     starts = numpy.cumsum(lengths) - lengths
@@ -120,7 +137,9 @@ def make_coref(nlp, name: str, model: Model, span_cluster_prefix: str, scorer: O
     return CoreferenceResolver(nlp.vocab, model, name, span_cluster_prefix=span_cluster_prefix, scorer=scorer)
 
 
-class CoreferenceResolver(TrainablePipe):
+class CoreferenceResolver(_TorchScorerPipe):
+    scorer_ref = "coref_scorer"
+
     def __init__(self, vocab, model: Model, name: str = "coref", *, span_cluster_prefix: str = HEAD_PREFIX,
                  scorer: Optional[Callable] = None) -> None:
         super().__init__(vocab, model, name, span_cluster_prefix=span_cluster_prefix)
@@ -189,6 +208,7 @@ class CoreferenceResolver(TrainablePipe):
             raise ArchcliError(f"component '{self.name}' found no doc.spans['{self.prefix}_N'] head clusters in the "
                                "training data", where=f"components.{self.name}.span_cluster_prefix")
         self.model.initialize(X=docs)
+        self._record_width()
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
         if self.scorer is None:
@@ -267,7 +287,9 @@ def make_span_resolver(nlp, name: str, model: Model, input_prefix: str, output_p
     return SpanResolver(nlp.vocab, model, name, input_prefix=input_prefix, output_prefix=output_prefix, scorer=scorer)
 
 
-class SpanResolver(TrainablePipe):
+class SpanResolver(_TorchScorerPipe):
+    scorer_ref = "span_resolver"
+
     def __init__(self, vocab, model: Model, name: str = "span_resolver", *, input_prefix: str = HEAD_PREFIX,
                  output_prefix: str = SPAN_PREFIX, scorer: Optional[Callable] = None) -> None:
         super().__init__(vocab, model, name, input_prefix=input_prefix, output_prefix=output_prefix)
@@ -386,6 +408,7 @@ class SpanResolver(TrainablePipe):
             raise ArchcliError(f"component '{self.name}' found no doc.spans['{self.cfg['input_prefix']}_N'] head "
                                "clusters in the training data", where=f"components.{self.name}.input_prefix")
         self.model.initialize(X=docs)
+        self._record_width()
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
         if self.scorer is None:

@@ -1,0 +1,144 @@
+"""Coreference: the spec's blocks, clustering and losses, training and save/load, edge cases."""
+import numpy
+import pytest
+from thinc.api import Config
+
+from archcli.errors import ArchcliError
+from archcli.language import Pipeline, load
+from archcli.pipeline.coref import clusters_from_scores, gold_antecedents, head_cluster_ids
+from archcli.tokens import Doc, Span, Vocab
+from archcli.tokens.example import Example
+
+from .spec_blocks import block_config, spec_blocks
+
+SMALL_TOK2VEC = {
+    "@architectures": "spacy.HashEmbedCNN.v2", "pretrained_vectors": None, "width": 32, "depth": 2,
+    "embed_size": 500, "window_size": 1, "maxout_pieces": 3, "subword_features": True,
+}
+WORDS = "John Smith said he would come , and then the old man came .".split()
+
+
+def _doc(vocab, words=WORDS, clusters=(((0, 2, 1), (3, 4, 3), (9, 12, 11)),)):
+    """A doc with full-span clusters and their head clusters: (start, end, head) per mention."""
+    doc = Doc(vocab, words, sent_starts=[True] + [False] * (len(words) - 1))
+    for n, mentions in enumerate(clusters, start=1):
+        doc.spans[f"coref_clusters_{n}"] = [Span(doc, s, e) for s, e, _ in mentions]
+        doc.spans[f"coref_head_clusters_{n}"] = [Span(doc, h, h + 1) for _, _, h in mentions]
+    return doc
+
+
+def _pipeline(*, hidden: int = 64) -> Pipeline:
+    config = Config({
+        "nlp": {"lang": "en", "pipeline": ["coref", "span_resolver"]},
+        "components": {
+            "coref": {"factory": "experimental_coref", "model": {"hidden_size": hidden, "tok2vec": dict(SMALL_TOK2VEC)}},
+            "span_resolver": {"factory": "experimental_span_resolver",
+                              "model": {"hidden_size": hidden, "tok2vec": dict(SMALL_TOK2VEC)}},
+        },
+    })
+    return Pipeline.from_config(config)
+
+
+def test_spec_blocks_build_with_a_transformer(spec_text, tmp_path):
+    """Both spec blocks as written (TransformerListener to "transformer") in one pipeline."""
+    pytest.importorskip("transformers")
+    from .trf_util import write_tiny_bert
+
+    blocks = spec_blocks(spec_text)
+    bert = write_tiny_bert(tmp_path / "bert", max_position_embeddings=256)
+    coref = block_config(blocks["spacy-experimental.Coref.v1"])["model"]
+    resolver = block_config(blocks["spacy-experimental.SpanResolver.v1"])["model"]
+    assert coref["tok2vec"]["upstream"] == resolver["tok2vec"]["upstream"] == "transformer"
+    config = Config({
+        "nlp": {"lang": "en", "pipeline": ["transformer", "coref", "span_resolver"]},
+        "components": {
+            "transformer": {"factory": "transformer", "model": {
+                "@architectures": "spacy-transformers.TransformerModel.v3", "name": str(bert),
+                "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 64, "stride": 48}}},
+            "coref": {"factory": "experimental_coref", "model": coref},
+            "span_resolver": {"factory": "experimental_span_resolver", "model": resolver},
+        },
+    })
+    nlp = Pipeline.from_config(config)
+    examples = [Example.from_gold(_doc(nlp.vocab))]
+    optimizer = nlp.initialize(lambda: examples)
+    losses = nlp.update([eg.copy() for eg in examples], sgd=optimizer)
+    assert losses["coref"] > 0 and losses["span_resolver"] > 0
+    doc = nlp(Doc(nlp.vocab, WORDS))
+    assert all(key.startswith(("coref_head_clusters_", "coref_clusters_")) for key in doc.spans)
+
+
+def test_clusters_from_scores_follow_best_links():
+    # Word 2 links to 0, word 3 to 2, word 4 to none, word 5 to 4: clusters {0, 2, 3} and {4, 5}.
+    indices = numpy.asarray([[1, 2], [0, 2], [0, 1], [2, 0], [1, 3], [4, 0]])
+    scores = numpy.full((6, 3), -5.0)
+    scores[:, 0] = 0.0
+    scores[2, 1] = scores[3, 1] = scores[5, 1] = 3.0
+    clusters = clusters_from_scores(scores, indices)
+    assert [c.tolist() for c in clusters] == [[0, 2, 3], [4, 5]]
+    # A link to a later word (an invalid candidate) is ignored.
+    scores[1, 2] = 9.0
+    assert [c.tolist() for c in clusters_from_scores(scores, indices)] == [[0, 2, 3], [4, 5]]
+
+
+def test_gold_antecedents_and_no_antecedent_column():
+    vocab = Vocab()
+    doc = _doc(vocab)
+    ids = head_cluster_ids(doc, "coref_head_clusters")
+    assert ids[[1, 3, 11]].tolist() == [1, 1, 1] and (numpy.delete(ids, [1, 3, 11]) == -1).all()
+    indices = numpy.asarray([[0, 1]] * 4 + [[1, 3]] * 10)[: len(doc)]
+    gold = gold_antecedents(ids, indices)
+    assert gold.shape == (len(doc), 3)
+    assert gold[3].tolist() == [False, False, True]  # "he" -> "Smith" (index 1)
+    assert gold[11].tolist() == [False, True, True]  # "man" -> Smith and he
+    assert gold[1].tolist() == [True, False, False]  # first mention: no antecedent
+    assert gold[5, 0]  # not a mention
+
+
+def test_trains_predicts_and_round_trips(tmp_path):
+    nlp = _pipeline()
+    examples = [Example.from_gold(_doc(nlp.vocab)) for _ in range(2)]
+    optimizer = nlp.initialize(lambda: examples)
+    first = None
+    for i in range(60):
+        losses = nlp.update([eg.copy() for eg in examples], sgd=optimizer)
+        first = losses if first is None else first
+    assert losses["coref"] < first["coref"] / 10 and losses["span_resolver"] < first["span_resolver"] / 10
+    doc = nlp(Doc(nlp.vocab, WORDS, sent_starts=[True] + [False] * (len(WORDS) - 1)))
+    assert [s.text for s in doc.spans["coref_head_clusters_1"]] == ["Smith", "he", "man"]
+    assert [s.text for s in doc.spans["coref_clusters_1"]] == ["John Smith", "he", "the old man"]
+    nlp.to_disk(tmp_path / "model")
+    again = load(tmp_path / "model")
+    doc2 = again(Doc(again.vocab, WORDS, sent_starts=[True] + [False] * (len(WORDS) - 1)))
+    assert {k: [(s.start, s.end) for s in g] for k, g in doc2.spans.items()} == \
+        {k: [(s.start, s.end) for s in g] for k, g in doc.spans.items()}
+
+
+def test_one_token_and_empty_docs_predict_no_clusters():
+    nlp = _pipeline()
+    examples = [Example.from_gold(_doc(nlp.vocab)), Example.from_gold(Doc(nlp.vocab, ["Hi"])),
+                Example.from_gold(Doc(nlp.vocab, []))]
+    optimizer = nlp.initialize(lambda: examples)
+    nlp.update([eg.copy() for eg in examples], sgd=optimizer)
+    for words in (["Hi"], []):
+        assert nlp(Doc(nlp.vocab, words)).spans == {}
+
+
+def test_rough_scores_never_hold_words_squared():
+    """A 3,000-word doc with antecedent_limit 5: outputs are words x (limit + 1)."""
+    nlp = _pipeline(hidden=16)
+    vocab = nlp.vocab
+    examples = [Example.from_gold(_doc(vocab))]
+    nlp.initialize(lambda: examples)
+    long_doc = Doc(vocab, ["word"] * 3000)
+    model = nlp.get_pipe("coref").model
+    model.get_ref("coref_scorer").layers[0].shims[0]._model.limit = 5
+    (scores, indices), = model.predict([long_doc])
+    assert scores.shape == (3000, 6) and indices.shape == (3000, 5)
+
+
+def test_no_head_clusters_is_a_clear_error():
+    nlp = _pipeline()
+    examples = [Example.from_gold(Doc(nlp.vocab, WORDS))]
+    with pytest.raises(ArchcliError, match="no doc.spans\\['coref_head_clusters_N'\\] head clusters"):
+        nlp.initialize(lambda: examples)
