@@ -152,14 +152,12 @@ class CoreferenceResolver(_TorchScorerPipe):
     def predict(self, docs: List[Doc]) -> List[List[numpy.ndarray]]:
         """Per doc, its clusters as arrays of head word indices."""
         docs = list(docs)
-        out: List[List[numpy.ndarray]] = [[] for _ in docs]
-        work = [i for i, doc in enumerate(docs) if len(doc) > 1]
-        if not work:
-            return out
-        predictions = self.model.predict([docs[i] for i in work])
-        for i, (scores, indices) in zip(work, predictions):
-            out[i] = clusters_from_scores(self.model.ops.to_numpy(scores), self.model.ops.to_numpy(indices))
-        return out
+        if not any(len(doc) > 1 for doc in docs):
+            return [[] for _ in docs]
+        # The whole batch goes through the model (a listener must see its upstream's batch).
+        return [clusters_from_scores(self.model.ops.to_numpy(scores), self.model.ops.to_numpy(indices))
+                if len(doc) > 1 else []
+                for doc, (scores, indices) in zip(docs, self.model.predict(docs))]
 
     def set_annotations(self, docs: List[Doc], clusters_by_doc: List[List[numpy.ndarray]]) -> None:
         for doc, clusters in zip(docs, clusters_by_doc):
@@ -171,8 +169,7 @@ class CoreferenceResolver(_TorchScorerPipe):
                losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
         losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
-        examples = [eg for eg in examples if len(eg.predicted) > 1]
-        if not examples:
+        if not any(len(eg.predicted) > 1 for eg in examples):
             return losses
         set_dropout_rate(self.model, drop)
         outputs, backprop = self.model.begin_update([eg.predicted for eg in examples])
