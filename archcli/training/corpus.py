@@ -11,17 +11,19 @@ from typing import Callable, Dict, Iterator, List, Optional, Set, Union
 
 from ..errors import CorpusError
 from .._registry import registry
-from ..ml.checks import require_size
+from ..ml.checks import bad_argument, require_size
 from ..tokens.doc import Doc
 from ..tokens.docbin import read_docbin
 from ..tokens.example import Example
+from .conll2012 import Conll2012Corpus, read_conll2012
 from .conllu import read_conllu
+from .coref_heads import DEFAULT_HEADS, heads_option_problem
 from .corpus_files import read_jsonl_records, walk_corpus
 from .iob import read_iob
 from .jsonl import read_annotated_jsonl
 from .litbank import read_litbank
 
-CORPUS_SUFFIXES = (".spacy", ".conllu", ".jsonl", ".iob", ".iob2", ".tsv")
+CORPUS_SUFFIXES = (".spacy", ".conllu", ".jsonl", ".iob", ".iob2", ".tsv", ".conll")
 __all__ = ["Corpus", "JsonlTexts", "walk_corpus", "CORPUS_SUFFIXES"]
 
 
@@ -99,6 +101,9 @@ class Corpus:
         elif path.name.endswith(".tsv"):
             for doc, line in read_litbank(path, nlp.vocab, n_sents=self.n_sents):
                 yield doc, f"{path}:{line}"
+        elif path.name.endswith(".conll"):
+            for doc, line in read_conll2012(path, nlp.vocab):
+                yield doc, f"{path}:{line}"
         else:
             for i, doc in enumerate(read_docbin(path, nlp.vocab)):
                 yield doc, f"{path}#doc{i}"
@@ -172,6 +177,17 @@ def create_iob_reader(
     """CoNLL-style NER (IOB, IOB2 or BILUO tags), `n_sents` sentences per doc."""
     _check_sizes("archcli.IobCorpus.v1", max_length=max_length, limit=limit, n_sents=n_sents)
     return Corpus(path, limit=limit, max_length=max_length, n_sents=n_sents)
+
+
+@registry.readers("archcli.Conll2012Corpus.v1")
+def create_conll2012_reader(path: Optional[str], limit: int = 0, heads: str = DEFAULT_HEADS) -> Conll2012Corpus:
+    """CoNLL-2012 coreference (`.conll`): one doc per document, chains in `coref_clusters_N`, their
+    head words in `coref_head_clusters_N` from `heads` = "rule" or "parser:PATH" (coref_heads.py)."""
+    _check_sizes("archcli.Conll2012Corpus.v1", limit=limit)
+    problem = heads_option_problem(heads)
+    if problem:
+        raise bad_argument("archcli.Conll2012Corpus.v1", "heads", problem)
+    return Conll2012Corpus(path, limit=limit, heads=heads)
 
 
 @registry.readers("spacy.JsonlCorpus.v1")
