@@ -19,7 +19,8 @@ from .defaults import (CORPUS_READER_DEFAULTS, INITIALIZE_DEFAULTS, NLP_DEFAULTS
                        _inline, defaults, render_sections)
 from .errors import ArchcliError
 
-SUPPORTED = ("tok2vec", "tagger", "parser", "ner", "textcat", "textcat_multilabel", "spancat", "entity_linker")
+SUPPORTED = ("tok2vec", "tagger", "parser", "ner", "textcat", "textcat_multilabel", "spancat", "entity_linker",
+             "experimental_coref", "experimental_span_resolver")
 # As spaCy's quickstart chooses: with --optimize efficiency a textcat is its BOW model alone.
 BOW_ONLY = ("textcat", "textcat_multilabel")
 
