@@ -123,6 +123,11 @@ class HFShim(PyTorchShim):
         transformers = import_transformers()
         path = check_model_dir(name, where)
         tokenizer_config = dict(tokenizer_config)
+        limit = tokenizer_config.get("model_max_length")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            # transformers would keep it and fail later comparing it with a length.
+            raise ConfigError(f"must be a whole number >= 1 (wordpieces), not {limit!r}",
+                              where=f"{where.rsplit('.', 1)[0]}.tokenizer_config.model_max_length")
         if tokenizer_config.get("use_fast") is False:
             # The fast tokenizer's character offsets are what aligns wordpieces to tokens.
             warnings.warn(f"{where.rsplit('.', 1)[0]}.tokenizer_config: use_fast = false is overridden: archcli "
