@@ -108,3 +108,17 @@ def test_interrupted_save_leaves_previous_model(trained, tmp_path, monkeypatch):
         nlp.to_disk(target)
     assert (target / "tagger" / "model").read_bytes() == good
     assert load(target).pipe_names == ["tok2vec", "tagger"]
+
+
+def test_listener_batch_mismatch_names_the_real_upstream():
+    """upstream = "*" in the config; the message names the component that fed the listener."""
+    from archcli.errors import ArchcliError
+    from archcli.ml.listener import Tok2VecListener
+    from archcli.tokens import Doc, Vocab
+
+    vocab = Vocab()
+    listener = Tok2VecListener("*", width=4)
+    listener.upstream_component = "tok2vec"
+    listener.receive(Tok2VecListener.get_batch_id([Doc(vocab, ["a", "b"])]), [], lambda d: d)
+    with pytest.raises(ArchcliError, match="component 'tok2vec' processed"):
+        listener.verify_inputs([Doc(vocab, ["other", "words", "here"])])

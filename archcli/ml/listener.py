@@ -52,7 +52,7 @@ class Tok2VecListener(Model):
         if self._batch_id != self.get_batch_id(docs):
             raise ArchcliError(
                 "a tok2vec listener got a different batch from the one its upstream tok2vec "
-                f"component '{self.upstream_name}' processed; listeners must see the same docs"
+                f"component '{getattr(self, 'upstream_component', self.upstream_name)}' processed; listeners must see the same docs"
             )
         return True
 

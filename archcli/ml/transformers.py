@@ -357,7 +357,7 @@ class TransformerListener(Model):
             return False
         if self._batch_id != _batch_id(docs):
             raise ArchcliError("a transformer listener got a different batch from the one its upstream transformer "
-                               f"component '{self.upstream_name}' processed; listeners must see the same docs")
+                               f"component '{getattr(self, 'upstream_component', self.upstream_name)}' processed; listeners must see the same docs")
         return True
 
 

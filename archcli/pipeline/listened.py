@@ -37,6 +37,7 @@ class ListenedPipe(TrainablePipe):
 
     def add_listener(self, listener: Model, component_name: str) -> None:
         self._check_width(listener, component_name)
+        listener.upstream_component = self.name  # the real name where the config says upstream = "*"
         group = self.listener_map.setdefault(component_name, [])
         if listener not in group:
             group.append(listener)
