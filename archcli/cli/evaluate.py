@@ -11,7 +11,9 @@ SCORE_NAMES = {
     "token_acc": "TOK", "tag_acc": "TAG", "pos_acc": "POS", "morph_acc": "MORPH", "lemma_acc": "LEMMA",
     "dep_uas": "UAS", "dep_las": "LAS", "sents_f": "SENT F", "ents_p": "NER P", "ents_r": "NER R",
     "ents_f": "NER F", "cats_score": "TEXTCAT", "cats_macro_auc": "TEXTCAT AUC", "cats_micro_f": "TEXTCAT MICRO F",
-    "nel_micro_p": "NEL P", "nel_micro_r": "NEL R", "nel_micro_f": "NEL F", "nel_acc": "NEL ACC", "speed": "SPEED",
+    "nel_micro_p": "NEL P", "nel_micro_r": "NEL R", "nel_micro_f": "NEL F", "nel_acc": "NEL ACC",
+    "coref_f": "COREF LEA F", "coref_muc_f": "COREF MUC F", "coref_b3_f": "COREF B3 F", "coref_ceafe_f": "COREF CEAF-E F",
+    "coref_conll_f": "COREF CONLL F", "span_coref_clusters_accuracy": "SPAN ACC", "speed": "SPEED",
 }
 # Span groups are scored per key: spans_<key>_p/_r/_f print as SPAN <KEY> P/R/F.
 SPAN_SCORE_SUFFIXES = {"_p": "P", "_r": "R", "_f": "F"}
