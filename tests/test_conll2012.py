@@ -192,6 +192,8 @@ PHRASES = [
     ("the doctor 's", "'s"),  # "at the doctor's": the elided house, not the doctor
     ("the servants ' quarters", "quarters"),
     ("\" Jane Eyre \"", "Eyre"),
+    ("The _ Lusitania _", "Lusitania"),  # underscores mark italics in Gutenberg texts
+    ("the “ sitting room , ” for visitors", "room"),
     ("the rooms the Signora promised us", "rooms"),
     ("all the men", "men"),
     ("the man I saw", "man"),
@@ -215,6 +217,12 @@ def test_rule_heads_on_hand_made_mentions():
     found = [doc.words[h] for h in rule_heads(doc, starts, ends)]
     assert found == [head for _, head in PHRASES]
     assert len(rule_heads(doc, starts[:0], ends[:0])) == 0
+
+
+def test_rule_heads_see_through_glued_punctuation():
+    # "a dial-up connection" split as UD EWT splits it: the hyphen is no chunk break.
+    doc = Doc(Vocab(), ["a", "dial", "-", "up", "connection", ",", "fast"], [True, False, False, True, False, True, False])
+    assert rule_heads(doc, numpy.asarray([0, 0]), numpy.asarray([5, 7])).tolist() == [4, 4]
 
 
 def test_syntactic_heads_are_the_mention_roots():

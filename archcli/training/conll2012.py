@@ -35,6 +35,7 @@ MIN_FIELDS = 5  # document, part, word number, word, coreference
 _BEGIN = re.compile(r"^#begin document\s*(?:\((?P<name>.*)\)\s*;?\s*(?:part\s+(?P<part>\S+))?|(?P<rest>.*))\s*$")
 _ITEM = re.compile(r"^(\()?([0-9]+)(\))?$")
 _NO_MENTION = ("", "-", "_")
+_FORM = "is not one of '(N', 'N)', '(N)' (N a chain number), or '-' for none"
 Mention = Tuple[str, int, int]  # chain id, start token, end token (exclusive)
 
 
@@ -94,9 +95,6 @@ class _Document:
             line_no, chain = min(unclosed)
             raise CorpusError(f"a mention of chain {chain} opens here but is never closed (its document ends "
                               f"on line {end_line})", where=f"{path}:{line_no}")
-
-
-_FORM = "is not one of '(N', 'N)', '(N)' (N a chain number), or '-' for none"
 
 
 class FileCounts:
