@@ -355,18 +355,19 @@ class SpanResolver(_TorchScorerPipe):
         return losses
 
     def gold_bounds(self, eg: Example) -> Tuple[numpy.ndarray, numpy.ndarray]:
-        """Gold (start, end) of each head's mention, in head order: the span of the matching
-        full-span cluster (same N, same position) that contains the head; -1 where none does."""
+        """Gold (start, end) of each head's mention, in head order: the shortest span of the
+        full-span cluster with the same N that contains the head (head clusters may hold fewer
+        mentions than span clusters: the reader keeps one mention per head word); -1 where none does."""
         ref = eg.reference
         full = dict(cluster_groups(ref, self.cfg["output_prefix"]))
         starts, ends = [], []
         for n, heads in cluster_groups(ref, self.cfg["input_prefix"]):
             spans = full.get(n, [])
-            for i, head in enumerate(heads):
-                span = spans[i] if i < len(spans) else None
-                ok = span is not None and span.start <= head.start < span.end
-                starts.append(span.start if ok else -1)
-                ends.append(span.end if ok else -1)
+            for head in heads:
+                around = [s for s in spans if s.start <= head.start < s.end]
+                best = min(around, key=lambda s: (s.end - s.start, s.start)) if around else None
+                starts.append(best.start if best is not None else -1)
+                ends.append(best.end if best is not None else -1)
         return numpy.asarray(starts, dtype="int64"), numpy.asarray(ends, dtype="int64")
 
     def get_loss(self, examples: List[Example], outputs):
