@@ -405,7 +405,8 @@ def predict(run: Run, ds: Dataset, seed: int, args: argparse.Namespace, gold: Pa
     model = WORK / ds.name / f"seed{seed}" / run.name / "model-last"
     pred = WORK / ds.name / f"seed{seed}" / f"pred_{run.name}.spacy"
     name = f"predict_{ds.name}_seed{seed}_{run.name}"
-    common = ["--model", rel(model), "--gold", rel(gold), "--out", rel(pred), "--repeats", str(args.repeats)]
+    common = ["--model", rel(model), "--gold", rel(gold), "--out", rel(pred), "--repeats", str(args.repeats),
+              "--seed", str(seed)]
     if run.tool == "spacy":
         answer, process = spacy_side(args, ["predict", *common], name)
     else:
@@ -476,6 +477,7 @@ def archcli_predict(argv: Sequence[str]) -> None:
         p.add_argument(flag, type=Path, required=True)
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0, help="accepted as el_side_spacy.py does; archcli breaks no ties at random")
     args = p.parse_args(argv)
     nlp = load(args.model)
     gold = list(read_docbin(args.gold, nlp.vocab))

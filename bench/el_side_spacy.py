@@ -2,7 +2,7 @@
 
     python bench/el_side_spacy.py export-kb --dump KB_DUMP.npz --out DIR
     python bench/el_side_spacy.py digest FILE.spacy
-    python bench/el_side_spacy.py predict --model DIR --gold FILE.spacy --out PRED.spacy [--repeats 3]
+    python bench/el_side_spacy.py predict --model DIR --gold FILE.spacy --out PRED.spacy [--repeats 3] [--seed 0]
     python bench/el_side_spacy.py score --pred PRED.spacy --gold FILE.spacy
 
 `export-kb` builds spaCy's `InMemoryLookupKB` from archcli's KB, dumped by bench_el.py to a neutral
@@ -19,6 +19,8 @@ words, spaces and sentence starts and the gold entity spans with their labels bu
 `nlp.pipe` over those is timed (one warm-up pass, then `--repeats` passes, the fastest reported).
 The predictions are written as a DocBin that archcli scores, so one scorer scores both tools;
 spaCy's own `Scorer.score_links` on the same predictions is printed beside, as a cross-check.
+spaCy breaks ties between candidates at random (it shuffles them before the argmax): `--seed` seeds
+that, and the number of mentions whose id changed between the passes is reported.
 
 `score` is that cross-check for any tool's predictions DocBin: spaCy's `Scorer.score_links` (NIL and
 no id as negatives) against the gold DocBin. Every command prints one JSON line. Imports only spaCy.
@@ -127,7 +129,9 @@ def digest(path: Path) -> Dict[str, Any]:
 
 
 # --- predict --------------------------------------------------------------------------------
-def predict(model: Path, gold_path: Path, out: Path, batch_size: int, repeats: int) -> Dict[str, Any]:
+def predict(model: Path, gold_path: Path, out: Path, batch_size: int, repeats: int, seed: int) -> Dict[str, Any]:
+    import random
+
     import spacy
     from spacy.scorer import Scorer
     from spacy.tokens import Doc, DocBin, Span
@@ -147,13 +151,20 @@ def predict(model: Path, gold_path: Path, out: Path, batch_size: int, repeats: i
             docs.append(doc)
         return docs
 
-    list(nlp.pipe(fresh(), batch_size=batch_size))  # warm-up
+    # spaCy's EntityLinker.predict shuffles each mention's candidates (random.shuffle) before its
+    # argmax, so ties (candidates with the same prior and the same entity vector) go to a random one:
+    # seeded here, so a run is reproducible; how many mentions change between passes is reported.
+    random.seed(seed)
+    passes = [list(nlp.pipe(fresh(), batch_size=batch_size))]  # warm-up
     timings: List[float] = []
     for _ in range(max(repeats, 1)):
         docs = fresh()
         start = time.perf_counter()
         predicted = list(nlp.pipe(docs, batch_size=batch_size))
         timings.append(time.perf_counter() - start)
+        passes.append(predicted)
+    ids = [[e.kb_id_ for d in docs for e in d.ents] for docs in passes]
+    n_unstable = sum(len(set(column)) > 1 for column in zip(*ids))
     out.parent.mkdir(parents=True, exist_ok=True)
     DocBin(docs=predicted, store_user_data=False).to_disk(out)
     own = Scorer.score_links([Example(p, g) for p, g in zip(predicted, gold)], negative_labels=["NIL", ""])
@@ -164,6 +175,7 @@ def predict(model: Path, gold_path: Path, out: Path, batch_size: int, repeats: i
         "words_per_second": n_words / best if best > 0 else 0.0,
         "words_per_second_median": n_words / statistics.median(timings),
         "own_scorer": {k: own.get(k) for k in ("nel_micro_p", "nel_micro_r", "nel_micro_f")},
+        "seed": seed, "n_passes": len(passes), "n_mentions_changed_between_passes": n_unstable,
         "predictions": str(out), "peak_rss_mib": peak_rss_mib(),
     }
 
@@ -195,6 +207,7 @@ def main(argv: Sequence[str]) -> None:
     p_pred.add_argument("--out", type=Path, required=True)
     p_pred.add_argument("--batch-size", type=int, default=1000)
     p_pred.add_argument("--repeats", type=int, default=3)
+    p_pred.add_argument("--seed", type=int, default=0, help="seeds `random`, which breaks spaCy's ties")
     p_score = sub.add_parser("score", help="spaCy's Scorer.score_links on a predictions DocBin")
     p_score.add_argument("--pred", type=Path, required=True)
     p_score.add_argument("--gold", type=Path, required=True)
@@ -206,7 +219,7 @@ def main(argv: Sequence[str]) -> None:
     elif args.command == "score":
         result = score(args.pred, args.gold)
     else:
-        result = predict(args.model, args.gold, args.out, args.batch_size, args.repeats)
+        result = predict(args.model, args.gold, args.out, args.batch_size, args.repeats, args.seed)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 
