@@ -15,7 +15,7 @@ from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
-from thinc.api import Model, Optimizer, set_dropout_rate
+from thinc.api import Model, Optimizer
 
 from ..errors import ArchcliError, ConfigError
 from ..ml.coref import _is_cluster_key, head_candidates, head_ids
@@ -164,21 +164,6 @@ class CoreferenceResolver(_TorchScorerPipe):
             _clear_groups(doc, self.prefix)
             for n, words in enumerate(clusters, start=1):
                 doc.spans[f"{self.prefix}_{n}"] = [Span(doc, int(i), int(i) + 1) for i in words.tolist()]
-
-    def update(self, examples: List[Example], *, drop: float = 0.0, sgd: Optional[Optimizer] = None,
-               losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
-        losses = {} if losses is None else losses
-        losses.setdefault(self.name, 0.0)
-        if not any(len(eg.predicted) > 1 for eg in examples):
-            return losses
-        set_dropout_rate(self.model, drop)
-        outputs, backprop = self.model.begin_update([eg.predicted for eg in examples])
-        loss, d_outputs = self.get_loss(examples, outputs)
-        backprop(d_outputs)
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += loss
-        return losses
 
     def get_loss(self, examples: List[Example], outputs):
         """Negative marginal log-likelihood of the gold antecedents among each word's candidates;
@@ -340,19 +325,12 @@ class SpanResolver(_TorchScorerPipe):
 
     def update(self, examples: List[Example], *, drop: float = 0.0, sgd: Optional[Optimizer] = None,
                losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
-        losses = {} if losses is None else losses
-        losses.setdefault(self.name, 0.0)
         self.use_gold_heads(examples)
         if not any(len(head_ids(eg.predicted, self.cfg["input_prefix"])) for eg in examples):
+            losses = {} if losses is None else losses
+            losses.setdefault(self.name, 0.0)
             return losses
-        set_dropout_rate(self.model, drop)
-        outputs, backprop = self.model.begin_update([eg.predicted for eg in examples])
-        loss, d_outputs = self.get_loss(examples, outputs)
-        backprop(d_outputs)
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += loss
-        return losses
+        return super().update(examples, drop=drop, sgd=sgd, losses=losses)
 
     def gold_bounds(self, eg: Example) -> Tuple[numpy.ndarray, numpy.ndarray]:
         """Gold (start, end) of each head's mention, in head order: the shortest span of the
