@@ -14,7 +14,7 @@ relative-distance embedding, feed-forward layers and a small convolution along t
 Both are PyTorch modules inside thinc (as spacy-experimental's, and TorchBiLSTMEncoder), run one
 doc at a time: documents differ wildly in length and pairs never cross documents.
 """
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy
 from thinc.api import Model, PyTorchWrapper_v2, chain, get_width
@@ -370,7 +370,7 @@ def _span_module():
                                       nn.Conv1d(channels, 2, kernel, 1, window))
 
         def forward(self, words, heads, first, lengths):
-            n_heads, longest = heads.shape[0], int(lengths.max())
+            longest = int(lengths.max())
             offsets = torch.arange(longest, device=words.device)
             valid = offsets.unsqueeze(0) < lengths.unsqueeze(1)  # (heads, longest)
             cand = (first.unsqueeze(1) + offsets.unsqueeze(0)).clamp_max(words.shape[0] - 1)

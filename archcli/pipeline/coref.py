@@ -192,11 +192,6 @@ class CoreferenceResolver(_TorchScorerPipe):
         self.model.initialize(X=docs)
         self._record_width()
 
-    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
-        if self.scorer is None:
-            return {}
-        return self.scorer(list(examples), **kwargs)
-
 
 def head_cluster_ids(doc: Doc, prefix: str) -> numpy.ndarray:
     """Cluster number of each word in the doc's head clusters (-1 for words in none); a word
@@ -385,11 +380,6 @@ class SpanResolver(_TorchScorerPipe):
                                "clusters in the training data", where=f"components.{self.name}.input_prefix")
         self.model.initialize(X=docs)
         self._record_width()
-
-    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
-        if self.scorer is None:
-            return {}
-        return self.scorer(list(examples), **kwargs)
 
 
 def _offsets(lengths: numpy.ndarray) -> numpy.ndarray:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import numpy
 from thinc.api import CosineDistance, Model, Optimizer, set_dropout_rate
 
-from ..errors import ArchcliError, ConfigError, CorpusError
+from ..errors import ConfigError, CorpusError
 from ..kb import InMemoryLookupKB
 from ..tokens import Doc, Span
 from ..tokens.example import Example
