@@ -244,7 +244,7 @@ def build_kbs(ds: Dataset, args: argparse.Namespace, folder: Path) -> Dict[str, 
     for path in (archcli_kb, spacy_kb):
         shutil.rmtree(path, ignore_errors=True)
     cmd = [sys.executable, "-m", "archcli", "init-kb", entities, rel(archcli_kb), "--aliases", aliases,
-           "--vectors", VECTORS]
+           "--vectors", VECTORS] + (["--no-center"] if args.no_center else [])
     log(f"{ds.name}: archcli init-kb -> {rel(archcli_kb)}")
     measured = run_measured(cmd, WORK / "logs" / f"init_kb_{ds.name}.log")
     check(measured, f"archcli init-kb ({ds.name})")
@@ -638,6 +638,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated system.seed values; each trains every run")
     p.add_argument("--max-steps", type=int, default=None, help="override every dataset's step budget (dry runs)")
     p.add_argument("--repeats", type=int, default=3, help="timed nlp.pipe passes at inference (the fastest counts)")
+    p.add_argument("--no-center", action="store_true",
+                   help="init-kb --no-center: raw mean word vectors as entity vectors (init-kb centres them by default)")
     p.add_argument("--output", type=Path, default=BENCH / "results" / "el.json")
     args = p.parse_args(argv)
     try:
