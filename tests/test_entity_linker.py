@@ -336,3 +336,13 @@ def test_learns_litbank_el_above_the_prior_baseline(tmp_path, vectors_path):
     # 307 dev mentions (2 nested ones are dropped); the prior-only figure is the README's 0.79.
     assert prior_only["nel_acc"] == pytest.approx(0.7948, abs=0.001)
     assert trained["nel_acc"] > prior_only["nel_acc"] and trained["nel_micro_f"] > prior_only["nel_micro_f"]
+
+
+def test_batches_with_docs_without_mentions_train_through_a_listener(tmp_path):
+    """A doc with no entity in the batch must not break the tok2vec listener's batch check."""
+    extra = tmp_path / "train.jsonl"
+    lines = (SAMPLES / "el_train.jsonl").read_text().splitlines()
+    lines.insert(1, json.dumps({"text": "Nothing here is a name .", "entities": []}))
+    extra.write_text("\n".join(lines) + "\n")
+    out = _train(tmp_path, "--paths.train", str(extra), "--training.batcher.size.start", "2000")
+    assert (out / "model-last").exists()

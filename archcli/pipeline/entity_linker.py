@@ -227,11 +227,11 @@ class EntityLinker(TrainablePipe):
 
     def _encode(self, docs: List[Doc], is_train: bool):
         """(encodings, backprop): one row per mention of `docs`, in doc then `doc.ents` order."""
-        docs = [doc for doc in docs if doc.ents]
+        if not any(doc.ents for doc in docs):
+            return None, None
+        # v2 takes the whole batch (docs without mentions add no rows), as a listener's upstream saw it.
         if not self.with_span_maker:
             docs = [ctx for doc in docs for ctx in self._context_docs(doc)]
-        if not docs:
-            return None, None
         if is_train:
             return self.model.begin_update(docs)
         return self.model.predict(docs), None
