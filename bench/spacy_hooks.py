@@ -96,3 +96,50 @@ def gold_mentions_corpus(path: str, max_length: int = 0, gold_preproc: bool = Fa
                 yield Example(doc, ref)
 
     return read
+
+
+@registry.readers("bench.GoldHeadsCorpus.v1")
+def gold_heads_corpus(path: str, input_prefix: str = "coref_head_clusters", max_length: int = 0,
+                      gold_preproc: bool = False, limit: int = 0,
+                      augmenter: Optional[Callable] = None) -> Callable[[Any], Iterator[Example]]:
+    """Coreference training examples whose predicted doc has the reference's tokens, sentence starts
+    and gold head clusters (`{input_prefix}_N`), as archcli gives its span resolver in training.
+
+    spacy-experimental's span resolver reads its heads from the predicted doc, which `spacy.Corpus.v1`
+    leaves without span groups, and its `get_loss` pairs the i-th head with the i-th gold span; the
+    benchmark's spaCy training file keeps one gold span per head so the two line up.
+    """
+
+    def read(nlp: Any) -> Iterator[Example]:
+        from spacy.tokens import Span
+
+        for ref in DocBin().from_disk(path).get_docs(nlp.vocab):
+            if len(ref):
+                starts = {sent.start for sent in ref.sents}
+                doc = Doc(nlp.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref],
+                          sent_starts=[i in starts for i in range(len(ref))])
+                for key, group in ref.spans.items():
+                    if key.startswith(input_prefix + "_") and key[len(input_prefix) + 1:].isdigit():
+                        doc.spans[key] = [Span(doc, s.start, s.end) for s in group]
+                yield Example(doc, ref)
+
+    return read
+
+
+@registry.scorers("bench.span_resolver_scorer_missing_ok.v1")
+def span_resolver_scorer_missing_ok(input_prefix: str = "coref_head_clusters",
+                                    output_prefix: str = "coref_clusters") -> Callable:
+    """spacy-experimental's span resolver scorer, made to survive a prediction with fewer clusters than
+    the gold doc (it raises KeyError then, which ends `spacy train` at its first evaluation when the
+    resolver runs after a coref component): a missing predicted cluster is scored as an empty one."""
+    from spacy_experimental.coref.coref_scorer import score_span_predictions
+
+    def score(examples: Any, **kwargs: Any) -> Dict[str, Any]:
+        examples = list(examples)
+        for eg in examples:
+            for key in eg.reference.spans:
+                if key.startswith(output_prefix + "_") and key not in eg.predicted.spans:
+                    eg.predicted.spans[key] = []
+        return score_span_predictions(examples, output_prefix=output_prefix)
+
+    return score

@@ -139,6 +139,37 @@ def distance_buckets(distance):
     return torch.where(distance < 5, distance - 1, log_bucket)
 
 
+_DROPOUT_CLASS = None
+
+
+def _dropout_class():
+    """Dropout whose mask comes from random bytes: torch's CPU dropout draws one random number per
+    element and costs more than the 256-wide linear layer it follows (measured: 105 ms vs 40 ms on
+    25,600 x 256 floats, one thread); eight mask bytes per 64-bit draw make it ~5x cheaper. The rate is
+    rounded to a multiple of 1/256 (0.3 -> 77/256) and kept values are scaled by 1 / (1 - rate)."""
+    global _DROPOUT_CLASS
+    if _DROPOUT_CLASS is not None:
+        return _DROPOUT_CLASS
+    torch = _torch()
+
+    class ByteMaskDropout(torch.nn.Module):
+        def __init__(self, rate: float) -> None:
+            super().__init__()
+            self.threshold = int(round(rate * 256))
+            self.scale = 256.0 / (256 - self.threshold) if self.threshold < 256 else 0.0
+
+        def forward(self, x):
+            if not self.training or self.threshold == 0:
+                return x
+            n = x.numel()
+            draws = torch.empty(((n + 7) // 8,), dtype=torch.int64, device=x.device).random_()
+            keep = draws.view(torch.uint8)[:n].view(x.shape) >= self.threshold
+            return x * keep.to(x.dtype).mul_(self.scale)
+
+    _DROPOUT_CLASS = ByteMaskDropout
+    return ByteMaskDropout
+
+
 _COREF_MODULE = None
 
 
@@ -149,6 +180,7 @@ def _coref_module():
         return _COREF_MODULE
     torch = _torch()
     nn = torch.nn
+    Dropout = _dropout_class()
 
     class WordCorefScorer(nn.Module):
         def __init__(self, dim: int, dist_size: int, hidden: int, depth: int, dropout: float, limit: int,
@@ -156,13 +188,13 @@ def _coref_module():
             super().__init__()
             self.limit, self.batch_size = limit, batch_size
             self.lstm = nn.LSTM(input_size=dim, hidden_size=dim, batch_first=True)
-            self.dropout = nn.Dropout(dropout)
+            self.dropout = Dropout(dropout)
             self.bilinear = nn.Linear(dim, dim)
             self.distance = nn.Embedding(N_DISTANCE_BUCKETS, dist_size)
             layers: List[nn.Module] = []
             width = 3 * dim + dist_size
             for _ in range(depth):
-                layers += [nn.Linear(width, hidden), nn.LeakyReLU(), nn.Dropout(dropout)]
+                layers += [nn.Linear(width, hidden), nn.LeakyReLU(), Dropout(dropout)]
                 width = hidden
             self.hidden = nn.Sequential(*layers)
             self.out = nn.Linear(width, 1)
@@ -353,6 +385,7 @@ def _span_module():
         return _SPAN_MODULE
     torch = _torch()
     nn = torch.nn
+    Dropout = _dropout_class()
 
     class SpanBoundaryScorer(nn.Module):
         def __init__(self, dim: int, hidden: int, dist_size: int, channels: int, window: int, max_distance: int):
@@ -361,8 +394,8 @@ def _span_module():
             # Relative positions -(md - 1) .. md - 1.
             self.distance = nn.Embedding(2 * max_distance - 1, dist_size)
             self.ffnn = nn.Sequential(
-                nn.Linear(2 * dim + dist_size, hidden), nn.ReLU(), nn.Dropout(0.3),
-                nn.Linear(hidden, 256), nn.ReLU(), nn.Dropout(0.3),
+                nn.Linear(2 * dim + dist_size, hidden), nn.ReLU(), Dropout(0.3),
+                nn.Linear(hidden, 256), nn.ReLU(), Dropout(0.3),
                 nn.Linear(256, dist_size),
             )
             kernel = 2 * window + 1
@@ -370,6 +403,23 @@ def _span_module():
                                       nn.Conv1d(channels, 2, kernel, 1, window))
 
         def forward(self, words, heads, first, lengths):
+            """Scores of each head's candidates laid end to end. Heads are scored in buckets of
+            similar window length (powers of two), each padded to its own longest window: padding
+            every head to the doc's longest sentence, as spacy-experimental does, scores ~2.5x the
+            real candidates on LitBank, the buckets ~1.3x. The convolutions run along each head's
+            own row and padding is zeroed, so the buckets give the same scores as one padded batch."""
+            bucket = torch.ceil(torch.log2(lengths.clamp_min(1).to(torch.float))).to(torch.long)
+            starts = torch.cumsum(lengths, 0) - lengths
+            pieces, positions = [], []
+            for b in torch.unique(bucket).tolist():
+                rows = torch.nonzero(bucket == b).squeeze(1)
+                pieces.append(self.score_rows(words, heads[rows], first[rows], lengths[rows]))
+                positions.append(torch.repeat_interleave(starts[rows], lengths[rows])
+                                 + _offsets_torch(lengths[rows]))
+            scores = torch.cat(pieces)
+            return scores[torch.argsort(torch.cat(positions))]
+
+        def score_rows(self, words, heads, first, lengths):
             longest = int(lengths.max())
             offsets = torch.arange(longest, device=words.device)
             valid = offsets.unsqueeze(0) < lengths.unsqueeze(1)  # (heads, longest)
@@ -377,9 +427,18 @@ def _span_module():
             relative = (cand - heads.unsqueeze(1)).clamp(-(self.max_distance - 1), self.max_distance - 1)
             pairs = torch.cat((words[heads].unsqueeze(1).expand(-1, longest, -1), words[cand],
                                self.distance(relative + self.max_distance - 1)), dim=2)
-            hidden = self.ffnn(pairs) * valid.unsqueeze(2)
-            scores = self.conv(hidden.permute(0, 2, 1)).permute(0, 2, 1)  # (heads, longest, 2)
+            mask = valid.unsqueeze(1).to(words.dtype)  # (heads, 1, longest)
+            # Padding is zeroed before each convolution, as the convolution's own edge padding is,
+            # so a head's scores do not depend on how far its row was padded.
+            hidden = self.ffnn(pairs).permute(0, 2, 1) * mask
+            hidden = self.conv[0](hidden) * mask
+            scores = self.conv[1](hidden).permute(0, 2, 1)  # (heads, longest, 2)
             return scores[valid]
+
+    def _offsets_torch(lengths):
+        """0..len-1 for each segment, laid end to end."""
+        seg_starts = torch.cumsum(lengths, 0) - lengths
+        return torch.arange(int(lengths.sum()), device=lengths.device) - torch.repeat_interleave(seg_starts, lengths)
 
     _SPAN_MODULE = SpanBoundaryScorer
     return SpanBoundaryScorer
