@@ -345,6 +345,47 @@ def _span_accuracy(eg: Example, prefix: str) -> Optional[float]:
     return correct / total if total else None
 
 
+def head_target_spans(doc: Doc, head_prefix: str = DEFAULT_CLUSTER_HEAD_PREFIX,
+                      span_prefix: str = DEFAULT_CLUSTER_PREFIX) -> List[Tuple[int, List[Tuple[int, int, int]]]]:
+    """(N, [(head, start, end), …]) per head cluster N: the span a resolver should grow each head
+    into, the shortest mention of span cluster N that contains the head ((-1, -1) where none does;
+    head clusters may hold fewer mentions than span clusters, see coref_heads.py)."""
+    spans_by_n = {int(key[len(span_prefix) + 1:]): doc.spans[key] for key in cluster_keys(doc, span_prefix)}
+    result = []
+    for key in cluster_keys(doc, head_prefix):
+        n = int(key[len(head_prefix) + 1:])
+        spans = spans_by_n.get(n, [])
+        targets = []
+        for head in doc.spans[key]:
+            around = [s for s in spans if s.start <= head.start < s.end]
+            best = min(around, key=lambda s: (s.end - s.start, s.start)) if around else None
+            targets.append((head.start, best.start, best.end) if best is not None else (head.start, -1, -1))
+        result.append((n, targets))
+    return result
+
+
+def gold_head_span_accuracy(predicted: Iterable[Doc], gold: Iterable[Doc], *,
+                            head_prefix: str = DEFAULT_CLUSTER_HEAD_PREFIX,
+                            span_prefix: str = DEFAULT_CLUSTER_PREFIX) -> Dict[str, Optional[float]]:
+    """A span resolver on its own: `predicted` are docs that carried the gold head clusters into the
+    resolver and hold its `{span_prefix}_N` output. Per gold head, whether the predicted span is its
+    target span (`head_target_spans`); `head_only_accuracy` is the same for a resolver that returns
+    the head word alone. Micro averages over heads; None without heads."""
+    right = head_only = total = 0
+    for pred, ref in zip(predicted, gold):
+        got = {int(key[len(span_prefix) + 1:]): pred.spans[key] for key in cluster_keys(pred, span_prefix)}
+        for n, targets in head_target_spans(ref, head_prefix, span_prefix):
+            spans = got.get(n, [])
+            for i, (head, start, end) in enumerate(targets):
+                span = spans[i] if i < len(spans) else None
+                right += span is not None and (span.start, span.end) == (start, end)
+                head_only += (head, head + 1) == (start, end)
+                total += 1
+    if not total:
+        return {"span_accuracy_gold_heads": None, "head_only_accuracy": None, "gold_heads": 0}
+    return {"span_accuracy_gold_heads": right / total, "head_only_accuracy": head_only / total, "gold_heads": total}
+
+
 @registry.scorers("spacy-experimental.coref_scorer.v1")
 def make_coref_scorer(
     span_cluster_prefix: str = DEFAULT_CLUSTER_PREFIX, include_singletons: bool = False

@@ -51,21 +51,14 @@ TOOLS = ("archcli", "spacy")
 # --- 1. documents ---------------------------------------------------------------------------
 def one_span_per_head(doc) -> int:
     """Rewrite `coref_clusters_N` to one gold span per head of `coref_head_clusters_N`, in head order
-    (the span archcli's resolver trains on); return how many mentions that drops."""
-    from archcli.pipeline.coref import cluster_groups
+    (the span archcli's resolver trains on, `head_target_spans`); return how many mentions that drops."""
+    from archcli.coref_scoring import head_target_spans
     from archcli.tokens import Span
 
-    full = dict(cluster_groups(doc, SPANS))
     dropped = 0
-    for n, heads in cluster_groups(doc, HEADS):
-        spans = full.get(n, [])
-        kept = []
-        for head in heads:
-            around = [s for s in spans if s.start <= head.start < s.end]
-            best = min(around, key=lambda s: (s.end - s.start, s.start))
-            kept.append(Span(doc, best.start, best.end))
-        dropped += len(spans) - len(kept)
-        doc.spans[f"{SPANS}_{n}"] = kept
+    for n, targets in head_target_spans(doc, HEADS, SPANS):
+        dropped += len(doc.spans[f"{SPANS}_{n}"]) - len(targets)
+        doc.spans[f"{SPANS}_{n}"] = [Span(doc, start, end) for _, start, end in targets]
     return dropped
 
 
@@ -153,30 +146,8 @@ def predict(tool: str, seed: int, args: argparse.Namespace) -> Dict[str, Any]:
     return answer
 
 
-def span_accuracy(pred_docs, gold_docs) -> Tuple[float, float, int]:
-    """(resolver accuracy, head-word-only accuracy, heads): per gold head, whether the predicted span
-    equals the gold span archcli's resolver targets (see one_span_per_head)."""
-    from archcli.pipeline.coref import cluster_groups
-
-    right = head_only = total = 0
-    for pred, gold in zip(pred_docs, gold_docs):
-        full = dict(cluster_groups(gold, SPANS))
-        predicted = dict(cluster_groups(pred, SPANS))
-        for n, heads in cluster_groups(gold, HEADS):
-            got = predicted.get(n, [])
-            if len(got) != len(heads):
-                sys.exit(f"cluster {n}: {len(got)} predicted spans for {len(heads)} gold heads")
-            for head, span in zip(heads, got):
-                around = [s for s in full[n] if s.start <= head.start < s.end]
-                best = min(around, key=lambda s: (s.end - s.start, s.start))
-                right += (span.start, span.end) == (best.start, best.end)
-                head_only += (best.start, best.end) == (head.start, head.end)
-                total += 1
-    return right / total, head_only / total, total
-
-
 def score(pred: Path, pred_heads: Path) -> Dict[str, Any]:
-    from archcli.coref_scoring import score_coref_clusters
+    from archcli.coref_scoring import gold_head_span_accuracy, score_coref_clusters
     from archcli.tokens import Vocab
     from archcli.tokens.docbin import read_docbin
     from archcli.tokens.example import Example
@@ -190,11 +161,12 @@ def score(pred: Path, pred_heads: Path) -> Dict[str, Any]:
     spans = score_coref_clusters(examples, span_cluster_prefix=SPANS)
     heads = score_coref_clusters(examples, span_cluster_prefix=HEADS)
     spans_with_singletons = score_coref_clusters(examples, span_cluster_prefix=SPANS, include_singletons=True)
-    accuracy, head_only, n_heads = span_accuracy(list(read_docbin(pred_heads, vocab)), gold)
+    resolver = gold_head_span_accuracy(list(read_docbin(pred_heads, vocab)), gold, head_prefix=HEADS, span_prefix=SPANS)
     result = {f"span_{k}": v for k, v in spans.items() if k.startswith("coref_") and k.count("_") == 2}
     result.update({"conll_f1": spans["coref_conll_f"], "lea_f": spans["coref_lea_f"],
                    "head_lea_f": heads["coref_f"], "conll_f1_with_singletons": spans_with_singletons["coref_conll_f"],
-                   "span_accuracy_gold_heads": accuracy, "head_only_span_accuracy": head_only, "gold_heads": n_heads,
+                   "span_accuracy_gold_heads": resolver["span_accuracy_gold_heads"],
+                   "head_only_span_accuracy": resolver["head_only_accuracy"], "gold_heads": resolver["gold_heads"],
                    "predicted_clusters": sum(1 for d in predicted for k in d.spans if k.startswith(SPANS + "_"))})
     return result
 

@@ -290,9 +290,10 @@ def _with_docs(tok2vec: Model) -> Model:
 
 
 def head_ids(doc: Doc, prefix: str) -> Ints1d:
-    """The head word of every mention in the doc's head clusters (`prefix_N` span groups), in
-    group then span order."""
-    heads = [span.start for key, group in doc.spans.items() if _is_cluster_key(key, prefix) for span in group]
+    """The head word of every mention in the doc's head clusters (`prefix_N` span groups), by N
+    then span order (not the groups' insertion order: readers and DocBins may differ in that)."""
+    keys = sorted((key for key in doc.spans if _is_cluster_key(key, prefix)), key=lambda key: int(key[len(prefix) + 1:]))
+    heads = [span.start for key in keys for span in doc.spans[key]]
     return numpy.asarray(heads, dtype="int64")
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import numpy
 from thinc.api import Model, Optimizer
 
+from ..coref_scoring import head_target_spans
 from ..errors import ArchcliError, ConfigError
 from ..ml.coref import _is_cluster_key, head_candidates, head_ids
 from ..tokens import Doc, Span
@@ -328,20 +329,11 @@ class SpanResolver(_TorchScorerPipe):
         return super().update(examples, drop=drop, sgd=sgd, losses=losses)
 
     def gold_bounds(self, eg: Example) -> Tuple[numpy.ndarray, numpy.ndarray]:
-        """Gold (start, end) of each head's mention, in head order: the shortest span of the
-        full-span cluster with the same N that contains the head (head clusters may hold fewer
-        mentions than span clusters: the reader keeps one mention per head word); -1 where none does."""
-        ref = eg.reference
-        full = dict(cluster_groups(ref, self.cfg["output_prefix"]))
-        starts, ends = [], []
-        for n, heads in cluster_groups(ref, self.cfg["input_prefix"]):
-            spans = full.get(n, [])
-            for head in heads:
-                around = [s for s in spans if s.start <= head.start < s.end]
-                best = min(around, key=lambda s: (s.end - s.start, s.start)) if around else None
-                starts.append(best.start if best is not None else -1)
-                ends.append(best.end if best is not None else -1)
-        return numpy.asarray(starts, dtype="int64"), numpy.asarray(ends, dtype="int64")
+        """Gold (start, end) of each head's mention, in head order (`head_target_spans`); -1 where none."""
+        targets = [t for _, group in head_target_spans(eg.reference, self.cfg["input_prefix"], self.cfg["output_prefix"])
+                   for t in group]
+        bounds = numpy.asarray([(s, e) for _, s, e in targets], dtype="int64").reshape(-1, 2)
+        return bounds[:, 0], bounds[:, 1]
 
     def get_loss(self, examples: List[Example], outputs):
         """Cross-entropy of the gold start and end among each head's candidates; heads whose gold
