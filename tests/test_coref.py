@@ -142,3 +142,52 @@ def test_no_head_clusters_is_a_clear_error():
     examples = [Example.from_gold(Doc(nlp.vocab, WORDS))]
     with pytest.raises(ArchcliError, match="no doc.spans\\['coref_head_clusters_N'\\] head clusters"):
         nlp.initialize(lambda: examples)
+
+
+
+def test_head_cluster_without_span_cluster_names_the_example():
+    from archcli.errors import CorpusError
+
+    nlp = _pipeline()
+    good = Example.from_gold(_doc(nlp.vocab))
+    optimizer = nlp.initialize(lambda: [good])
+    doc = _doc(nlp.vocab)
+    doc.spans["coref_head_clusters_2"] = [Span(doc, 5, 6)]  # "come": no coref_clusters_2
+    bad = Example.from_gold(doc, source="corpus.spacy: doc 7")
+    with pytest.raises(CorpusError, match=r"corpus\.spacy: doc 7.*coref_head_clusters_2.*'come'.*no 'coref_clusters_2' group"):
+        nlp.update([bad], sgd=optimizer)
+
+
+def test_span_scores_do_not_depend_on_padding():
+    """Heads are scored in length buckets; the result equals scoring them all in one padded batch."""
+    import torch
+
+    from archcli.ml.coref import _span_module
+
+    torch.manual_seed(0)
+    module = _span_module()(16, 32, 8, 4, 1, 128).eval()
+    words = torch.randn(300, 16)
+    lengths = torch.tensor([3, 40, 5, 200, 17, 1, 64, 65])
+    heads = torch.tensor([1, 50, 100, 150, 230, 260, 270, 280])
+    first = (heads - lengths // 2).clamp_min(0)
+    bucketed = module(words, heads, first, lengths)
+    padded = module.score_rows(words, heads, first, lengths)
+    assert bucketed.shape == (int(lengths.sum()), 2)
+    assert torch.allclose(bucketed, padded, atol=1e-5)
+    # One head alone gets the same scores as inside the batch.
+    alone = module.score_rows(words, heads[3:4], first[3:4], lengths[3:4])
+    assert torch.allclose(alone, padded[48:248], atol=1e-5)
+
+
+def test_byte_mask_dropout_rate_and_scale():
+    import torch
+
+    from archcli.ml.coref import _dropout_class
+
+    dropout = _dropout_class()(0.3).train()
+    x = torch.ones(200_000)
+    y = dropout(x)
+    kept = (y != 0).float().mean().item()
+    assert abs(kept - (1 - 77 / 256)) < 0.01
+    assert abs(y.mean().item() - 1.0) < 0.02  # kept values are scaled up
+    assert torch.equal(dropout.eval()(x), x)

@@ -18,7 +18,7 @@ import numpy
 from thinc.api import Model, Optimizer
 
 from ..coref_scoring import head_target_spans
-from ..errors import ArchcliError, ConfigError
+from ..errors import ArchcliError, ConfigError, CorpusError
 from ..ml.coref import _is_cluster_key, head_candidates, head_ids
 from ..tokens import Doc, Span
 from ..tokens.example import Example
@@ -330,8 +330,20 @@ class SpanResolver(_TorchScorerPipe):
 
     def gold_bounds(self, eg: Example) -> Tuple[numpy.ndarray, numpy.ndarray]:
         """Gold (start, end) of each head's mention, in head order (`head_target_spans`); -1 where none."""
-        targets = [t for _, group in head_target_spans(eg.reference, self.cfg["input_prefix"], self.cfg["output_prefix"])
-                   for t in group]
+        head_prefix, span_prefix = self.cfg["input_prefix"], self.cfg["output_prefix"]
+        groups = head_target_spans(eg.reference, head_prefix, span_prefix)
+        for n, group in groups:
+            missing = [head for head, start, _ in group if start < 0]
+            if missing:
+                word = eg.reference[missing[0]].text
+                has_group = f"{span_prefix}_{n}" in eg.reference.spans
+                raise CorpusError(
+                    f"doc.spans['{head_prefix}_{n}'] has {len(missing)} head(s) (the first: {word!r}, token "
+                    f"{missing[0]}) that no mention of doc.spans['{span_prefix}_{n}'] contains"
+                    + ("" if has_group else f" (the doc has no '{span_prefix}_{n}' group)")
+                    + "; the span resolver learns each head's span from the full-span cluster with the same N",
+                    where=eg.source or "a training example")
+        targets = [t for _, group in groups for t in group]
         bounds = numpy.asarray([(s, e) for _, s, e in targets], dtype="int64").reshape(-1, 2)
         return bounds[:, 0], bounds[:, 1]
 
