@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 ARCHCLI := $(VENV)/bin/archcli
 DEMO_OUT ?= demo_output
 
-.PHONY: install demo test test-fast bench-tagger bench-parser bench-pretrain bench-textcat bench-spancat bench-trf bench-el bench-kb clean
+.PHONY: install demo test test-fast bench-tagger bench-parser bench-pretrain bench-textcat bench-spancat bench-trf bench-el bench-kb bench-coref clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ bench-trf: install
 
 bench-el: install
 	$(PY) bench/bench_el.py --seeds 0,1,2
+
+bench-coref: install
+	$(PY) bench/bench_coref.py
 
 bench-kb: install
 	$(PY) bench/bench_kb_scale.py

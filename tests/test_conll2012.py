@@ -1,6 +1,7 @@
 """CoNLL-2012 coreference reader (issue 13): exact clusters of the samples, LitBank counts, bad input
 naming FILE:LINE, head words (rule and parse), and span groups through `.spacy`."""
 import time
+from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy
@@ -293,3 +294,19 @@ def test_span_groups_round_trip_through_docbin(tmp_path, store_user_data):
             assert [(s.start, s.end, s.label_) for s in again.spans[key]] == [(s.start, s.end, "") for s in spans]
         if store_user_data:
             assert list(again.user_data["coref_chain_ids"]) == doc.user_data["coref_chain_ids"]
+
+
+def test_max_length_refuses_to_cut_coreference_clusters(tmp_path):
+    """A coref doc longer than max_length would be split into sentences, breaking its clusters."""
+    from typer.testing import CliRunner
+
+    from archcli.cli import app
+
+    root = Path(__file__).resolve().parents[1]
+    result = CliRunner().invoke(app, [
+        "train", str(root / "configs" / "coref.cfg"), "--output", str(tmp_path / "out"),
+        "--corpora.train.max_length", "20", "--training.max_steps", "2"])
+    assert result.exit_code == 1, result.output
+    assert "harbour.conll:" in result.output and "max_length = 20" in result.output
+    assert "cut its coreference clusters" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out" / "model-last").exists()

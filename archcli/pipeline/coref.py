@@ -21,7 +21,7 @@ from ..coref_scoring import head_target_spans
 from ..errors import ArchcliError, ConfigError, CorpusError
 from ..ml.coref import _is_cluster_key, head_candidates, head_ids
 from ..tokens import Doc, Span
-from ..tokens.example import Example
+from ..tokens.example import Example, copy_gold_sentences
 from .base import TrainablePipe
 from .factories import factory
 
@@ -311,8 +311,16 @@ class SpanResolver(_TorchScorerPipe):
             for n, spans in clusters:
                 doc.spans[f"{out}_{n}"] = [Span(doc, s, e) for s, e in spans]
 
+    def use_gold_inputs(self, examples: Iterable[Example]) -> None:
+        """At evaluation: the gold sentence starts on blank docs that have none (the candidates of
+        a head are the words of its sentence; without boundaries the whole doc is one sentence)."""
+        copy_gold_sentences(examples)
+
     def use_gold_heads(self, examples: Iterable[Example]) -> None:
-        """Training reads the gold head clusters (spacy-experimental trains the resolver on them)."""
+        """Training reads the gold head clusters (spacy-experimental trains the resolver on them),
+        and the gold sentences where the predicted docs have none, as at evaluation."""
+        examples = list(examples)
+        copy_gold_sentences(examples)
         prefix = self.cfg["input_prefix"]
         for eg in examples:
             _clear_groups(eg.predicted, prefix)

@@ -20,7 +20,7 @@ from thinc.api import CosineDistance, Model, Optimizer, set_dropout_rate
 from ..errors import ConfigError, CorpusError
 from ..kb import InMemoryLookupKB
 from ..tokens import Doc, Span
-from ..tokens.example import Example
+from ..tokens.example import Example, copy_gold_sentences
 from .base import TrainablePipe
 from .factories import default_tok2vec_block, factory
 
@@ -409,8 +409,7 @@ def copy_gold_mentions(examples: Iterable[Example], *, replace: bool = False) ->
         pred, gold = eg.predicted, eg.reference
         if gold.ents and (replace or not pred.ents):
             pred.ents = [Span(pred, s.start, s.end, s.label_) for s in gold.ents]
-        if not pred.sent_start.any() and gold.sent_start.any():
-            pred.sent_start = gold.sent_start.copy()
+    copy_gold_sentences(examples)
 
 
 def _listens(tok2vec: Model) -> bool:

@@ -39,3 +39,13 @@ class Example:
 
     def copy(self) -> "Example":
         return Example(self.predicted.copy(), self.reference.copy(), self.source)
+
+
+def copy_gold_sentences(examples) -> None:
+    """Gold sentence starts onto predicted docs that have none: for components that read sentences
+    as input (the entity linker's context, the span resolver's candidates) when nothing earlier in
+    the pipeline sets them; a predicted doc's own boundaries are kept."""
+    for eg in examples:
+        pred, gold = eg.predicted, eg.reference
+        if len(pred) == len(gold) and not pred.sent_start.any() and gold.sent_start.any():
+            pred.sent_start = gold.sent_start.copy()

@@ -62,7 +62,7 @@ class Corpus:
         skipped = [0]
         for path in files:
             for doc, where in self._read_file(path, nlp):
-                for part in self._within_max_length(doc, skipped):
+                for part in self._within_max_length(doc, skipped, where):
                     example = Example.from_gold(part, source=where)
                     if self.augmenter is not None:
                         yield from self.augmenter(nlp, example)
@@ -76,11 +76,17 @@ class Corpus:
         if n_yielded == 0:
             raise CorpusError("the corpus holds no documents", where=str(self.path))
 
-    def _within_max_length(self, doc: Doc, skipped: List[int]) -> List[Doc]:
+    def _within_max_length(self, doc: Doc, skipped: List[int], where: str) -> List[Doc]:
         """As spaCy: a doc longer than max_length is split into its gold sentences, and a part
-        still too long (or a doc without sentence boundaries) is skipped and counted."""
+        still too long (or a doc without sentence boundaries) is skipped and counted. A doc with
+        coreference clusters is refused instead: its sentences would cut the clusters apart."""
         if not self.max_length or len(doc) <= self.max_length:
             return [doc]
+        if any(key.startswith(COREF_SPAN_KEYS) for key in doc.spans):
+            raise CorpusError(
+                f"document of {len(doc)} words is longer than the corpus's max_length = {self.max_length}, and "
+                "splitting it into sentences (what max_length does) would cut its coreference clusters apart; "
+                "set max_length = 0 (archcli's coreference model is linear in the document's length)", where=where)
         if not (doc.sent_start[1:] == 1).any():
             skipped[0] += 1
             return []
@@ -110,6 +116,7 @@ class Corpus:
 
 
 _TOO_LONG_NOTED: Set[tuple] = set()
+COREF_SPAN_KEYS = ("coref_clusters_", "coref_head_clusters_")
 
 
 def _note_too_long(path, max_length: int, n_skipped: int) -> None:
