@@ -205,9 +205,10 @@ def archcli_predict(argv: Sequence[str]) -> None:
         predicted = list(nlp.pipe(docs))
         timings.append(time.perf_counter() - start)
     DocBin(docs=predicted).to_disk(args.out)
-    resolver = nlp.get_pipe("span_resolver")
     with_heads = fresh(with_heads=True)
-    resolver.set_annotations(with_heads, resolver.predict(with_heads))
+    for name, proc in nlp.pipeline:  # the tok2vec feeds the resolver's listener (doc.tensor); coref is skipped
+        if name != "coref":
+            with_heads = list(proc.pipe(with_heads))
     DocBin(docs=with_heads).to_disk(args.out_gold_heads)
     print(json.dumps(side_answer("archcli", str(__import__("archcli").__version__), args, gold, n_words, timings,
                                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
@@ -293,26 +294,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--spacy-python", default=str(ROOT.parent / "spx-venv" / "bin" / "python"),
                    help="python of a venv with spacy>=3.7,<3.8 and spacy-experimental==0.6.4")
     p.add_argument("--output", type=Path, default=BENCH / "results" / "coref.json")
+    p.add_argument("--repredict", default="",
+                   help="seeds whose trained models (in bench/work/coref) are predicted and scored again, "
+                        "their training records kept from --output, which is then rewritten")
     return p.parse_args(argv)
 
 
-def main(argv: Sequence[str]) -> None:
-    if argv[:1] == ["_predict"]:
-        return archcli_predict(argv[1:])
-    args = parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    if not Path(args.spacy_python).exists():
-        sys.exit(f"--spacy-python {args.spacy_python}: not found (make a venv with spacy>=3.7,<3.8 and "
-                 "spacy-experimental==0.6.4; see bench/README.md)")
-    data = prepare()
-    per_seed: Dict[int, Dict[str, Dict[str, Any]]] = {}
-    raw: Dict[str, Any] = {}
-    for seed in seeds:
-        trained = train_pair(seed, args)
-        predicted = {tool: predict(tool, seed, args) for tool in TOOLS}
-        per_seed[seed] = {tool: flatten(trained[tool], predicted[tool]) for tool in TOOLS}
-        raw[str(seed)] = {"train": trained, "predict": predicted}
-        log(f"seed {seed}: " + "; ".join(f"{t} CoNLL F1 {100 * per_seed[seed][t]['conll_f1']:.2f}" for t in TOOLS))
+def report(args: argparse.Namespace, seeds: List[int], data: Dict[str, Any], raw: Dict[str, Any],
+           notes: List[str]) -> None:
+    per_seed = {seed: {tool: flatten(raw[str(seed)]["train"][tool], raw[str(seed)]["predict"][tool])
+                       for tool in TOOLS} for seed in seeds}
     first = raw[str(seeds[0])]["predict"]["archcli"]["scores"]
     baselines = {"no links CoNLL F1": 0.0, "head word only span accuracy": first["head_only_span_accuracy"]}
     summary = summarize(per_seed)
@@ -323,8 +314,40 @@ def main(argv: Sequence[str]) -> None:
         "benchmark": "coref", "commit": git_commit(), "config": CONFIG, "seeds": seeds, "max_steps": args.max_steps,
         "hidden_size": args.hidden_size, "blas": blas_settings(), "data": data, "baselines": baselines,
         "summary": summary, "per_seed": {str(s): r for s, r in per_seed.items()}, "runs": raw, "table": table,
+        "notes": notes,
     }, indent=2), encoding="utf8")
     log(f"wrote {rel(args.output)}")
+
+
+def repredict(args: argparse.Namespace) -> None:
+    previous = json.loads(args.output.read_text(encoding="utf8"))
+    raw = previous["runs"]
+    args.max_steps, args.hidden_size = previous["max_steps"], previous["hidden_size"]
+    notes = list(previous.get("notes", []))
+    for seed in [int(s) for s in args.repredict.split(",")]:
+        raw[str(seed)]["predict"] = {tool: predict(tool, seed, args) for tool in TOOLS}
+        notes.append(f"seed {seed}: predicted and scored again at commit {git_commit()} (bench_coref.py --repredict)")
+    report(args, previous["seeds"], previous["data"], raw, notes)
+
+
+def main(argv: Sequence[str]) -> None:
+    if argv[:1] == ["_predict"]:
+        return archcli_predict(argv[1:])
+    args = parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if not Path(args.spacy_python).exists():
+        sys.exit(f"--spacy-python {args.spacy_python}: not found (make a venv with spacy>=3.7,<3.8 and "
+                 "spacy-experimental==0.6.4; see bench/README.md)")
+    if args.repredict:
+        return repredict(args)
+    data = prepare()
+    raw: Dict[str, Any] = {}
+    for seed in seeds:
+        trained = train_pair(seed, args)
+        predicted = {tool: predict(tool, seed, args) for tool in TOOLS}
+        raw[str(seed)] = {"train": trained, "predict": predicted}
+        log(f"seed {seed}: " + "; ".join(f"{t} CoNLL F1 {100 * predicted[t]['scores']['conll_f1']:.2f}" for t in TOOLS))
+    report(args, seeds, data, raw, [])
 
 
 if __name__ == "__main__":

@@ -191,3 +191,17 @@ def test_byte_mask_dropout_rate_and_scale():
     assert abs(kept - (1 - 77 / 256)) < 0.01
     assert abs(y.mean().item() - 1.0) < 0.02  # kept values are scaled up
     assert torch.equal(dropout.eval()(x), x)
+
+
+def test_resolver_trains_on_gold_sentences_of_blank_docs():
+    """A reader's blank predicted doc has no sentence starts; training copies the gold ones (as
+    evaluation does), so each head's candidates stay within its sentence."""
+    nlp = _pipeline()
+    words = WORDS + ["He", "left", "."]
+    doc = _doc(nlp.vocab, words=words)
+    doc.sent_start[len(WORDS)] = 1
+    eg = Example.from_gold(doc)
+    assert not eg.predicted.sent_start.any()
+    nlp.get_pipe("span_resolver").use_gold_heads([eg])
+    assert eg.predicted.sent_start.tolist() == doc.sent_start.tolist()
+    assert [s.start for s in eg.predicted.spans["coref_head_clusters_1"]] == [1, 3, 11]
