@@ -73,6 +73,13 @@ def gold_token_corpus(path: str, max_length: int = 0, gold_preproc: bool = False
     return read
 
 
+def _gold_token_doc(nlp: Any, ref: Doc) -> Doc:
+    """A doc with the reference's tokens, spaces and sentence starts, and nothing else."""
+    starts = {sent.start for sent in ref.sents}
+    return Doc(nlp.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref],
+               sent_starts=[i in starts for i in range(len(ref))])
+
+
 @registry.readers("bench.GoldMentionsCorpus.v1")
 def gold_mentions_corpus(path: str, max_length: int = 0, gold_preproc: bool = False, limit: int = 0,
                          augmenter: Optional[Callable] = None) -> Callable[[Any], Iterator[Example]]:
@@ -89,9 +96,7 @@ def gold_mentions_corpus(path: str, max_length: int = 0, gold_preproc: bool = Fa
 
         for ref in DocBin().from_disk(path).get_docs(nlp.vocab):
             if len(ref):
-                starts = {sent.start for sent in ref.sents}
-                doc = Doc(nlp.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref],
-                          sent_starts=[i in starts for i in range(len(ref))])
+                doc = _gold_token_doc(nlp, ref)
                 doc.ents = [Span(doc, e.start, e.end, label=e.label_) for e in ref.ents]
                 yield Example(doc, ref)
 
@@ -115,9 +120,7 @@ def gold_heads_corpus(path: str, input_prefix: str = "coref_head_clusters", max_
 
         for ref in DocBin().from_disk(path).get_docs(nlp.vocab):
             if len(ref):
-                starts = {sent.start for sent in ref.sents}
-                doc = Doc(nlp.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref],
-                          sent_starts=[i in starts for i in range(len(ref))])
+                doc = _gold_token_doc(nlp, ref)
                 for key, group in ref.spans.items():
                     if key.startswith(input_prefix + "_") and key[len(input_prefix) + 1:].isdigit():
                         doc.spans[key] = [Span(doc, s.start, s.end) for s in group]
