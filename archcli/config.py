@@ -156,6 +156,7 @@ def check_registered_names(config: Dict[str, Any], path: str = "") -> None:
                 known = list(getattr(registry, reg_name).get_all().keys())
                 close = difflib.get_close_matches(str(value), known, n=3, cutoff=0.6)
                 hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                hint += " If it is your own function, pass the file that registers it with --code"
                 raise ConfigError(f"unknown {reg_name} function '{value}'.{hint}", where=f"{path or 'config'}.{key}")
         elif isinstance(value, dict):
             check_registered_names(value, where)

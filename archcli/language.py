@@ -222,8 +222,10 @@ class Pipeline:
             yield
 
     # --- evaluation -------------------------------------------------------------------------
-    def evaluate(self, examples: Sequence[Example], *, batch_size: Optional[int] = None) -> Dict[str, Any]:
-        """Run the pipeline on blank copies of the examples' words and score against gold."""
+    def evaluate(self, examples: Sequence[Example], *, batch_size: Optional[int] = None,
+                 per_component: bool = False) -> Dict[str, Any]:
+        """Run the pipeline on blank copies of the examples' words and score against gold.
+        `per_component` adds "per_component": {name: that component's own scores}."""
         examples = [Example(eg.reference.copy(annotations=False), eg.reference, eg.source) for eg in examples]
         for _, proc in self.pipeline:
             # A component scored on gold inputs no earlier component predicts (an entity linker
@@ -235,11 +237,14 @@ class Pipeline:
         elapsed = time.perf_counter() - start
         n_words = sum(len(doc) for doc in docs)
         scores: Dict[str, Any] = dict(score_tokenization(examples))
-        for name, proc in self.pipeline:
-            scores.update(proc.score(examples))
+        by_component = {name: proc.score(examples) for name, proc in self.pipeline}
+        for component_scores in by_component.values():
+            scores.update(component_scores)
         if "pos_acc" not in scores and any(eg.predicted.pos.any() for eg in examples):
             scores.update(score_token_attr(examples, "pos"))
         scores["speed"] = n_words / elapsed if elapsed > 0 else 0.0
+        if per_component:
+            scores["per_component"] = by_component
         return scores
 
     # --- saving and loading -----------------------------------------------------------------

@@ -25,11 +25,17 @@ pin_one_blas_thread()
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "work" / "coref"
+MEMORY_CAP_GB = 18
 
 
 def run(tool: str, model: str, gold: str, copies: int) -> None:
+    # Fail with MemoryError instead of driving the machine into swap (spacy-experimental's rough
+    # scorer needs words x words floats: 28 GB at 84k words).
+    limit = int(MEMORY_CAP_GB * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     if tool == "spacy":
         import spacy
+        import spacy_hooks  # noqa: F401  (the scorer the benchmark's spaCy models name)
         from spacy.tokens import Doc, DocBin
 
         nlp = spacy.load(model)

@@ -1,6 +1,7 @@
 """Shared CLI plumbing: dotted overrides, GPU setup, and turning user errors into exit 1."""
 import functools
 import sys
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
 import typer
@@ -39,6 +40,41 @@ def parse_overrides(args: List[str]) -> Dict[str, Any]:
         except ValueError:
             result[name] = str(value)
     return result
+
+
+def code_option() -> Any:
+    """The `--code PATH` option every command that builds from a config takes, as in spaCy."""
+    return typer.Option(None, "--code", "-c", help="Python file imported first, so the config can name "
+                        "functions it registers (architectures, readers, callbacks)")
+
+
+def import_code(path: Optional[Path]) -> None:
+    """Import the user's `--code` file as a module, before any config is resolved.
+
+    A file that is missing or raises on import is the user's mistake: one message naming the
+    file, the line it failed on, and the error; no traceback.
+    """
+    if path is None:
+        return
+    import importlib.util
+    import traceback
+
+    path = Path(path)
+    if not path.is_file():
+        raise ArchcliError("--code file not found", where=str(path))
+    name = f"archcli_user_code_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, str(path))
+    if spec is None or spec.loader is None:
+        raise ArchcliError("--code is not an importable Python file", where=str(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # the user's code: any exception is theirs to fix
+        del sys.modules[name]
+        frames = [f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename).resolve() == path.resolve()]
+        where = f"{path}:{frames[-1].lineno}" if frames else str(path)
+        raise ArchcliError(f"--code failed on import: {type(err).__name__}: {err}", where=where) from None
 
 
 def setup_gpu(gpu_id: int) -> None:

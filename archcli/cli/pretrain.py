@@ -5,7 +5,7 @@ import typer
 from wasabi import msg
 
 from .app import app
-from ._util import COMMAND_SETTINGS, parse_overrides, setup_gpu, user_errors
+from ._util import COMMAND_SETTINGS, code_option, import_code, parse_overrides, setup_gpu, user_errors
 
 
 @app.command("pretrain", context_settings=COMMAND_SETTINGS)
@@ -18,11 +18,13 @@ def pretrain_cli(
     epoch_resume: Optional[int] = typer.Option(None, "--epoch-resume", "-er", help="Epoch number to resume at"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
     skip_last: bool = typer.Option(False, "--skip-last", "-L", help="Do not write model-last.bin"),
+    code_path: Optional[Path] = code_option(),
 ) -> None:
     """Pretrain a tok2vec layer on raw text (PretrainVectors / PretrainCharacters objectives)."""
     from ..config import load_config
     from ..errors import ConfigError
 
+    import_code(code_path)
     setup_gpu(gpu_id)
     config = load_config(config_path, overrides=parse_overrides(ctx.args))
     if not config.get("pretraining"):

@@ -5,7 +5,7 @@ import typer
 from wasabi import msg
 
 from .app import app
-from ._util import COMMAND_SETTINGS, parse_overrides, setup_gpu, user_errors
+from ._util import COMMAND_SETTINGS, code_option, import_code, parse_overrides, setup_gpu, user_errors
 
 
 def _what_survives(kwargs: Dict[str, Any]) -> str:
@@ -23,12 +23,14 @@ def train_cli(
     config_path: Path = typer.Argument(..., metavar="CONFIG_PATH", help="Config file ('-' reads stdin)", allow_dash=True),
     output_path: Optional[Path] = typer.Option(None, "--output", "-o", help="Directory for model-best/model-last"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+    code_path: Optional[Path] = code_option(),
 ) -> None:
     """Train a pipeline. Extra --section.key value options override the config."""
     from ..config import load_config
     from ..training.loop import train
 
     overrides = parse_overrides(ctx.args)
+    import_code(code_path)
     setup_gpu(gpu_id)
     config = load_config(config_path, overrides=overrides)
     nlp = train(config, output_path)
