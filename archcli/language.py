@@ -248,11 +248,14 @@ class Pipeline:
         return scores
 
     # --- saving and loading -----------------------------------------------------------------
-    def to_disk(self, path: Union[str, Path]) -> None:
+    def to_disk(self, path: Union[str, Path], *, extra: Optional[Callable[[Path], None]] = None) -> None:
         """Write the model directory atomically: a temporary sibling renamed into place, so an
-        interrupted or failed save leaves the previous directory as it was."""
+        interrupted or failed save leaves the previous directory as it was. `extra(tmp)` adds
+        files that must land in the same rename (training writes its resumable state so)."""
         with atomic_dir(path) as tmp:
             self._write_dir(tmp)
+            if extra is not None:
+                extra(tmp)
 
     def _write_dir(self, tmp: Path) -> None:
         self.config.to_disk(tmp / "config.cfg")

@@ -24,6 +24,8 @@ def train_cli(
     output_path: Optional[Path] = typer.Option(None, "--output", "-o", help="Directory for model-best/model-last"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
     code_path: Optional[Path] = code_option(),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/model-last's training state "
+                                "(the config may change only training.max_steps, max_epochs, patience)"),
 ) -> None:
     """Train a pipeline. Extra --section.key value options override the config."""
     from ..config import load_config
@@ -33,7 +35,7 @@ def train_cli(
     import_code(code_path)
     setup_gpu(gpu_id)
     config = load_config(config_path, overrides=overrides)
-    nlp = train(config, output_path)
+    nlp = train(config, output_path, resume=resume)
     if output_path is not None:
         msg.good(f"Saved pipeline to output directory: {output_path / 'model-last'}")
     timing = nlp.meta.get("training", {})

@@ -27,6 +27,7 @@ from ..pipeline.factories import FACTORIES
 from ..scoring import score_tokenization, weighted_score
 from ..tokens.example import Example
 from .initialize import check_gpu_allocator, check_system_and_initialize, use_gpu_allocator
+from .resume import config_differences, read_state, restore_state, training_state, write_state
 
 __all__ = ["TRAINING_DEFAULTS", "train", "resolve_training", "validate_settings", "train_while_improving"]
 
@@ -61,11 +62,15 @@ def train(
     *,
     stdout: Optional[IO] = None,
     stderr: Optional[IO] = None,
+    resume: bool = False,
 ) -> Pipeline:
     """Train the pipeline `config` describes; save model-best/model-last under `output_path`.
 
     `model-last` is written at every evaluation and when training ends (whatever stops it), so
-    it always holds the final weights; `model-best` when the weighted dev score improves.
+    it always holds the final weights, with the training state; `model-best` when the weighted
+    dev score improves. `resume` continues from `output_path/model-last`'s state, exactly (on
+    CPU) as if the run had not stopped; the config may differ only in `training.max_steps`,
+    `max_epochs` and `patience`.
     """
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -74,6 +79,7 @@ def train(
     if output_path is not None:
         output_path = Path(output_path)
         check_output_path(output_path, directory=True, error=ModelDirError)
+    saved_state = _read_resume_state(config, output_path) if resume else None
     use_gpu_allocator(T["gpu_allocator"], "training.gpu_allocator")
     fix_random_seed(T["seed"])
     nlp = Pipeline.from_config(config)
@@ -96,6 +102,10 @@ def train(
     if not dev_examples:
         raise CorpusError("the dev corpus is empty", where=T["dev_corpus"])
     optimizer = nlp.initialize(lambda: train_examples, sgd=T["optimizer"])
+    start = None
+    if saved_state is not None:
+        start = restore_state(nlp, optimizer, saved_state, str(output_path / "model-last"))
+        msg.info(f"Resuming from {output_path / 'model-last'} after step {start['step']} (epoch {start['epoch']})")
     for line in missing_annotations(nlp, dev_examples, exclude=T["frozen_components"]):
         msg.warn(f"The dev corpus ({T['dev_corpus']}) {line}: every evaluation will score it 0, so "
                  "model-best cannot improve on step 0")
@@ -116,23 +126,31 @@ def train(
         scores = nlp.evaluate(dev_examples)
         return weighted_score(scores, score_weights), scores
 
-    best: Dict[str, Any] = {"score": None, "step": 0, "scores": {}}
-    timings = {"train_seconds": 0.0, "train_words": 0}
+    best: Dict[str, Any] = dict(start["best"]) if start else {"score": None, "step": 0, "scores": {}}
+    timings = dict(start["timings"]) if start else {"train_seconds": 0.0, "train_words": 0}
+    if start is not None and output_path is not None:
+        # The log's rows up to the checkpoint; rows a killed run wrote after it are replayed.
+        eval_log = _open_log(output_path / "training_log.jsonl", keep_until_step=start["step"])
     run_start = time.perf_counter()
     try:
-        for info in train_while_improving(nlp, optimizer, T, train_examples, evaluate, timings):
+        for info in train_while_improving(nlp, optimizer, T, train_examples, evaluate, timings, start=start):
             if info["score"] is not None:
                 improved = best["score"] is None or info["score"] > best["score"]
                 if improved:
                     best.update(score=info["score"], step=info["step"], scores=info["other_scores"])
                 info["checkpoints"] = {"best_step": best["step"], "best_score": best["score"]}
                 if output_path is not None:
-                    _save(nlp, output_path / "model-last", info, timings, T, optimizer)
-                    if improved:
-                        _save(nlp, output_path / "model-best", info, timings, T, optimizer)
+                    # The log row first: a resume drops rows past its checkpoint, never misses one.
                     # Opened at the first evaluation, so a run that fails earlier leaves the last log.
                     eval_log = eval_log or _open_log(output_path / "training_log.jsonl")
                     _write_log(eval_log, output_path / "training_log.jsonl", _log_record(info, timings))
+                    progress = dict(info.pop("resume"), best=best, timings=timings, epoch=info["epoch"])
+                    state = training_state(nlp, optimizer, progress)  # live weights, not the averages
+                    _save(nlp, output_path / "model-last", info, timings, T, optimizer,
+                          extra=lambda tmp: write_state(tmp, state, config))
+                    if improved:
+                        _save(nlp, output_path / "model-best", info, timings, T, optimizer)
+            info.pop("resume", None)
             log_step(info)
     finally:
         finalize_logger()
@@ -141,6 +159,21 @@ def train(
     nlp.meta["training"] = _timing_meta(timings, time.perf_counter() - run_start)
     nlp.meta["performance"] = best["scores"]
     return nlp
+
+
+def _read_resume_state(config: Config, output_path: Optional[Path]) -> Dict[str, Any]:
+    """The saved state of `output_path/model-last`, refused when there is none or the config
+    changed in anything but how long training goes on."""
+    if output_path is None:
+        raise ArchcliError("--resume needs --output: the directory whose model-last to continue from")
+    state, saved_config = read_state(output_path / "model-last")
+    changed = config_differences(saved_config, config)
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise ConfigError(f"the config differs from the one the checkpoint was trained with ({shown}); a resumed "
+                          "run may change only training.max_steps, max_epochs and patience",
+                          where=str(output_path / "model-last"))
+    return state
 
 
 class TrainingDiverged(ArchcliError):
@@ -350,9 +383,14 @@ def train_while_improving(
     train_examples: List[Example],
     evaluate: Callable[[], Tuple[float, Dict[str, Any]]],
     timings: Dict[str, Any],
+    start: Optional[Dict[str, Any]] = None,
 ) -> Iterator[Dict[str, Any]]:
-    """Yield an info dict per step; `score` is set on evaluation steps and on the last step.
+    """Yield an info dict per step; `score` is set on evaluation steps and on the last step,
+    with `resume` (what a checkpoint needs to continue: the stream's seed, the step, the
+    evaluation history, the words seen).
 
+    `start` (a checkpoint's progress) replays the batch stream and the schedules up to its step
+    without training, so the run goes on with exactly the batches and rates it would have had.
     A non-finite loss or gradient stops training at once (before the optimizer applies it),
     raising TrainingDiverged naming the step and component.
     """
@@ -363,12 +401,21 @@ def train_while_improving(
     exclude = set(T["frozen_components"])
     annotates = set(T["annotating_components"])
     losses: Dict[str, float] = {}
-    results: List[Tuple[float, int]] = []
-    words_seen = 0
+    results: List[Tuple[float, int]] = [tuple(r) for r in start["results"]] if start else []  # type: ignore
+    words_seen = start["words"] if start else 0
+    # The stream's own seed, drawn once: each epoch's order depends on it and the epoch only, not
+    # on how much of the global random stream the updates used, so a resume can replay it.
+    shuffle_seed = start["shuffle_seed"] if start else random.getrandbits(64)
+    resumed_after = start["step"] if start else -1
     step_start = time.perf_counter()
     before_update = T.get("before_update")
-    batches = _with_last(_epochs(train_examples, T["batcher"], int(T["max_epochs"])))
+    batches = _with_last(_epochs(train_examples, T["batcher"], int(T["max_epochs"]), shuffle_seed))
     for step, ((epoch, batch), last_batch) in enumerate(batches):
+        if step <= resumed_after:  # replaying up to the checkpoint
+            next(dropouts)
+            optimizer.step_schedules()
+            step_start = time.perf_counter()
+            continue
         if before_update is not None:
             before_update(nlp, {"step": step, "epoch": epoch})
         dropout = next(dropouts)
@@ -396,7 +443,9 @@ def train_while_improving(
             with nlp.use_params(optimizer.averages):
                 score, other = evaluate()
             results.append((score, step))
-            info.update(score=score, other_scores=other, seconds=timings["train_seconds"])
+            info.update(score=score, other_scores=other, seconds=timings["train_seconds"],
+                        resume={"shuffle_seed": shuffle_seed, "step": step, "results": [list(r) for r in results],
+                                "words": words_seen})
         yield info
         if info["score"] is not None:
             losses = {}
@@ -479,10 +528,10 @@ def nonfinite_weights(nlp: Pipeline) -> Optional[str]:
     return None
 
 
-def _epochs(examples: List[Example], batcher, max_epochs: int) -> Iterator[Tuple[int, List[Example]]]:
+def _epochs(examples: List[Example], batcher, max_epochs: int, shuffle_seed: int) -> Iterator[Tuple[int, List[Example]]]:
     epoch = 0
     while max_epochs <= 0 or epoch < max_epochs:
-        random.shuffle(examples)
+        random.Random(f"{shuffle_seed}:{epoch}").shuffle(examples)
         n_batches = 0
         for batch in batcher(examples):
             n_batches += 1
@@ -524,7 +573,8 @@ def _log_record(info: Dict[str, Any], timings: Dict[str, Any]) -> Dict[str, Any]
     }
 
 
-def _save(nlp: Pipeline, path: Path, info: Dict[str, Any], timings: Dict[str, Any], T, optimizer) -> None:
+def _save(nlp: Pipeline, path: Path, info: Dict[str, Any], timings: Dict[str, Any], T, optimizer,
+          extra: Optional[Callable[[Path], None]] = None) -> None:
     """Write one model directory; never a model with NaN/inf weights, and a failed write
     (disk full, permissions) is one message with its temporary directory removed."""
     nlp.meta["performance"] = {k: v for k, v in info["other_scores"].items()}
@@ -538,15 +588,23 @@ def _save(nlp: Pipeline, path: Path, info: Dict[str, Any], timings: Dict[str, An
             raise TrainingDiverged(f"step {info['step']}: weight {bad} is not finite; {path.name} was not "
                                    "overwritten. Lower training.optimizer.learn_rate")
         try:
-            nlp.to_disk(path)
+            nlp.to_disk(path, extra=extra)
         except OSError as err:  # the temporary directory is already removed (fileio.atomic_dir)
             raise ModelDirError(f"cannot save the model: {err.strerror or err}; the previous {path.name} is "
                                 "unchanged", where=str(path)) from None
 
 
-def _open_log(path: Path) -> IO:
+def _open_log(path: Path, keep_until_step: Optional[int] = None) -> IO:
+    """A new log, or with `keep_until_step` the existing one cut after that step's row, to append to."""
     try:
-        return open(path, "w", encoding="utf8")
+        if keep_until_step is None or not path.exists():
+            return open(path, "w", encoding="utf8")
+        kept = [line for line in path.read_text(encoding="utf8").splitlines(keepends=True)
+                if line.strip() and srsly.json_loads(line).get("step", 0) <= keep_until_step]
+        log = open(path, "w", encoding="utf8")
+        log.writelines(kept)
+        log.flush()
+        return log
     except OSError as err:
         raise ModelDirError(f"cannot write the training log: {err.strerror}", where=str(path)) from None
 
