@@ -110,3 +110,13 @@ def test_resume_refusals(ewt_slice, tmp_path, uninterrupted):
     # A longer budget is the one change allowed, and leaves the earlier checkpoint's rows in the log.
     invoke(*args(ewt_slice, uninterrupted, 50, "--resume"))
     assert [row["step"] for row in log_rows(uninterrupted)] == [0, 10, 20, 30, 40, 50]
+
+
+def test_resumed_log_drops_rows_after_the_checkpoint_and_torn_lines(tmp_path):
+    from archcli.training.loop import _open_log
+
+    log_path = tmp_path / "training_log.jsonl"
+    log_path.write_text('{"step": 0}\n{"step": 10}\n{"step": 20}\n{"step": 3', encoding="utf8")
+    with _open_log(log_path, keep_until_step=10) as log:
+        log.write('{"step": 20}\n')
+    assert log_path.read_text(encoding="utf8") == '{"step": 0}\n{"step": 10}\n{"step": 20}\n'

@@ -600,13 +600,23 @@ def _open_log(path: Path, keep_until_step: Optional[int] = None) -> IO:
         if keep_until_step is None or not path.exists():
             return open(path, "w", encoding="utf8")
         kept = [line for line in path.read_text(encoding="utf8").splitlines(keepends=True)
-                if line.strip() and srsly.json_loads(line).get("step", 0) <= keep_until_step]
+                if (_log_step(line) if line.strip() else None) is not None and _log_step(line) <= keep_until_step]
         log = open(path, "w", encoding="utf8")
         log.writelines(kept)
         log.flush()
         return log
     except OSError as err:
         raise ModelDirError(f"cannot write the training log: {err.strerror}", where=str(path)) from None
+
+
+def _log_step(line: str) -> Optional[int]:
+    """The step of a log row; None for a row a killed process left half-written."""
+    try:
+        record = srsly.json_loads(line)
+    except ValueError:
+        return None
+    step = record.get("step") if isinstance(record, dict) else None
+    return step if isinstance(step, int) else None
 
 
 def _write_log(log: IO, path: Path, record: Dict[str, Any]) -> None:
