@@ -223,10 +223,13 @@ class Pipeline:
 
     # --- evaluation -------------------------------------------------------------------------
     def evaluate(self, examples: Sequence[Example], *, batch_size: Optional[int] = None,
-                 per_component: bool = False) -> Dict[str, Any]:
+                 per_component: bool = False, predictions: Optional[List[Example]] = None) -> Dict[str, Any]:
         """Run the pipeline on blank copies of the examples' words and score against gold.
-        `per_component` adds "per_component": {name: that component's own scores}."""
+        `per_component` adds "per_component": {name: that component's own scores}; a
+        `predictions` list receives the scored examples (predicted and gold docs)."""
         examples = [Example(eg.reference.copy(annotations=False), eg.reference, eg.source) for eg in examples]
+        if predictions is not None:
+            predictions.extend(examples)
         for _, proc in self.pipeline:
             # A component scored on gold inputs no earlier component predicts (an entity linker
             # over gold mentions) gets them on the blank copies.

@@ -83,3 +83,27 @@ def test_log_records_match_what_training_writes(trained_run):
     assert records[-1]["checkpoints"]["best_step"] in {0, 10, 20, 30}
     assert json.loads((trained_run / "training_log.jsonl").read_text().splitlines()[0])["losses"]
     assert numpy.isfinite(records[-1]["score"])
+
+
+def test_confusion_matrix_counts_and_other_bucket():
+    from archcli.plotting import confusion_matrix
+
+    gold = numpy.array([5, 5, 5, 7, 7, 9])
+    pred = numpy.array([5, 7, 5, 7, 3, 9])
+    labels, matrix = confusion_matrix(gold, pred, max_labels=2)
+    assert labels == [5, 7, -1]  # the two most frequent gold labels, then "other" (9 and the predicted 3)
+    assert matrix.tolist() == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    labels, matrix = confusion_matrix(gold, pred)
+    assert labels == [5, 7, 9, -1] and matrix.sum() == len(gold)
+
+
+def test_evaluate_plots(trained_run, tmp_path):
+    from matplotlib.image import imread
+
+    from .conftest import SAMPLES
+
+    result = run("evaluate", trained_run / "model-last", SAMPLES / "conllu" / "dev.conllu", "--plots", tmp_path / "plots")
+    assert result.exit_code == 0, result.output
+    for name in ("tag_confusion.png", "tag_per_type_f.png"):
+        image = imread(tmp_path / "plots" / name)
+        assert image[..., :3].std() > 0.05, name

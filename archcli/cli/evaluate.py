@@ -36,6 +36,8 @@ def evaluate_cli(
     max_drop: Optional[float] = typer.Option(None, "--max-drop", metavar="POINTS",
                                              help="With --baseline: the drop in points each score may have (default 0)"),
     per_component: bool = typer.Option(False, "--per-component", help="Also show each component's scores apart"),
+    plots: Optional[Path] = typer.Option(None, "--plots", metavar="DIR",
+                                         help="Write confusion matrices (tags, categories) and per-label F charts here"),
     gold_tokens: bool = typer.Option(True, "--gold-tokens/--retokenize",
                                      help="Score on the corpus's own tokens (default); --retokenize is not available yet"),
 ) -> None:
@@ -62,9 +64,15 @@ def evaluate_cli(
     base_scores = read_baseline(baseline) if baseline is not None else None
     if output is not None:
         check_output_path(output, directory=False)
+    if plots is not None:
+        from ..plotting import pyplot
+
+        pyplot("evaluate --plots")
+        check_output_path(plots, directory=True)
     import_code(code_path)
     setup_gpu(gpu_id)
-    scores = evaluate(model, data_path, batch_size=batch_size, per_component=per_component)
+    predictions: Optional[list] = [] if plots is not None else None
+    scores = evaluate(model, data_path, batch_size=batch_size, per_component=per_component, predictions=predictions)
     gates = check_gates(scores, mins, base_scores, max_drop or 0.0) if mins or base_scores else []
     print_scores(scores, failing={g.key for g in gates if not g.passed})
     if gates:
@@ -74,6 +82,11 @@ def evaluate_cli(
         output.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(output, srsly.json_dumps(scores, indent=2) + "\n")
         msg.good(f"Saved scores to {output}")
+    if plots is not None:
+        from ..plotting import plot_evaluation
+
+        for path in plot_evaluation(scores, predictions or [], plots):
+            msg.good(f"Saved {path}")
     failed = [g.key for g in gates if not g.passed]
     if failed:
         msg.fail(f"{len(failed)} gate(s) failed: {', '.join(dict.fromkeys(failed))}")
