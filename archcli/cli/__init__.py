@@ -1,5 +1,5 @@
 """The `archcli` command line: one module per command, thin over the Python API."""
-from . import debug_model, evaluate, info, init_config, init_kb, plot, pretrain, train  # noqa: F401
+from . import debug_model, evaluate, info, init_config, init_kb, plot, pretrain, render, train  # noqa: F401
 from .app import app
 
 
