@@ -180,8 +180,7 @@ class EntityLinker(TrainablePipe):
         if nlp is not None:
             self.gold_mentions = self.cfg["use_gold_ents"] and not _earlier_sets_ents(nlp, self.name)
         self.cfg["gold_mentions"] = self.gold_mentions
-        examples = list(get_examples())
-        self._check_gold_ids(examples)
+        self._check_gold_ids(get_examples())  # one pass over the stream, holding no example
         width = self.kb.entity_vector_length
         output = self.model.get_ref("output_layer")
         nO = output.maybe_get_dim("nO")
@@ -191,7 +190,7 @@ class EntityLinker(TrainablePipe):
         if nO is None:
             output.set_dim("nO", width)
         docs = []
-        for eg in islice(examples, 10):
+        for eg in islice(get_examples(), 10):
             doc = eg.reference.copy()
             doc.ents = doc.ents or [doc[0:1]] if len(doc) else []
             docs.append(doc)
@@ -201,7 +200,7 @@ class EntityLinker(TrainablePipe):
         n_rows = sum(len(doc.ents) for doc in docs) if self.with_span_maker else len(docs)
         self.model.initialize(X=docs, Y=self.model.ops.alloc2f(n_rows, width))
 
-    def _check_gold_ids(self, examples: Sequence[Example]) -> None:
+    def _check_gold_ids(self, examples: Iterable[Example]) -> None:
         """A gold id that is neither NIL nor in the KB is a corpus mistake (or the wrong KB)."""
         for eg in examples:
             for ent in eg.reference.ents:

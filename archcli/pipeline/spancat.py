@@ -229,22 +229,22 @@ class SpanCategorizer(LabelledPipe):
         labels: Optional[List[str]] = None,
     ) -> None:
         """Labels from the gold spans under `spans_key` (in order of appearance); size the model."""
-        examples = list(get_examples())
-        if labels is None:
-            seen: Dict[str, None] = {}
-            for eg in examples:
-                seen.update(dict.fromkeys(span.label_ for span in eg.reference.spans.get(self.key, ())))
-            labels = list(seen)
-        self.set_labels(labels)
+        # One pass over the stream (the corpus may be larger than memory): labels and span keys seen.
+        seen: Dict[str, None] = {}
+        keys_seen: Dict[str, None] = {}
+        for eg in get_examples():
+            seen.update(dict.fromkeys(span.label_ for span in eg.reference.spans.get(self.key, ())))
+            keys_seen.update(dict.fromkeys(eg.reference.spans))
+        self.set_labels(list(seen) if labels is None else labels)
         if not self.labels:
-            keys = sorted({k for eg in examples for k in eg.reference.spans})
+            keys = sorted(keys_seen)
             found = f"; the docs have span keys {keys}" if keys else "; the docs have no span groups at all"
             raise ArchcliError(
                 f"component '{self.name}' found no labelled spans under doc.spans['{self.key}'] in the training "
                 f"data{found}", where=f"components.{self.name}.spans_key")
         scorer = self.model.get_ref("scorer")
         self._check_output_width(next(n for n in scorer.walk() if "W" in n.param_names), "model.scorer.nO")
-        docs = [eg.reference for eg in islice(examples, 10)]
+        docs = [eg.reference for eg in islice(get_examples(), 10)]
         candidates = ngram_suggester(docs, [1], ops=self.model.ops)
         n = int(candidates.lengths.sum())
         self.model.initialize(X=(docs, candidates), Y=self.model.ops.alloc2f(n, len(self.labels)))

@@ -202,14 +202,16 @@ class TextCategorizer(LabelledPipe):
         positive_label: Optional[str] = None,
     ) -> None:
         """Learn the labels (in order of appearance) and size the model from ten examples."""
-        examples = list(get_examples())
-        if not examples:
+        # One pass over the stream (the corpus may be larger than memory): check and collect labels.
+        seen: Dict[str, None] = {}
+        n_examples = 0
+        for eg in get_examples():
+            self.check_labels([eg])
+            seen.update(dict.fromkeys(eg.reference.cats))
+            n_examples += 1
+        if not n_examples:
             raise ArchcliError(f"component '{self.name}' got no training examples to initialise from")
-        self.check_labels(examples)
         if labels is None:
-            seen: Dict[str, None] = {}
-            for eg in examples:
-                seen.update(dict.fromkeys(eg.reference.cats))
             labels = list(seen)
         self.set_labels(labels)
         self._require_enough_labels()
@@ -223,7 +225,7 @@ class TextCategorizer(LabelledPipe):
                                   where=f"initialize.components.{self.name}.positive_label")
         if self.exclusive:
             self.cfg["positive_label"] = positive_label
-        subbatch = list(islice(examples, 10))
+        subbatch = list(islice(get_examples(), 10))
         truths, _ = self._examples_to_truth(subbatch)
         self.model.initialize(X=[eg.reference for eg in subbatch], Y=self.model.ops.asarray2f(truths))
 

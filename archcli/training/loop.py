@@ -11,7 +11,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy
 import srsly
@@ -28,6 +28,7 @@ from ..scoring import score_tokenization, weighted_score
 from ..tokens.example import Example
 from .initialize import check_gpu_allocator, check_system_and_initialize, use_gpu_allocator
 from .resume import config_differences, read_state, restore_state, training_state, write_state
+from .stream import STREAM_SHUFFLE_BUFFER, shuffled_within
 
 __all__ = ["TRAINING_DEFAULTS", "train", "resolve_training", "validate_settings", "train_while_improving"]
 
@@ -97,11 +98,11 @@ def train(
     corpora = {"corpora": resolve_block(interpolated.get("corpora", {}), "corpora")}
     train_corpus = dot_to_object(corpora, T["train_corpus"])
     dev_corpus = dot_to_object(corpora, T["dev_corpus"])
-    train_examples = _read_corpus(train_corpus, nlp, "training", T["train_corpus"], stdout)
+    train_source = _train_source(train_corpus, nlp, T, stdout)
     dev_examples = _read_corpus(dev_corpus, nlp, "development", T["dev_corpus"], stdout)
     if not dev_examples:
         raise CorpusError("the dev corpus is empty", where=T["dev_corpus"])
-    optimizer = nlp.initialize(lambda: train_examples, sgd=T["optimizer"])
+    optimizer = nlp.initialize(train_source if callable(train_source) else lambda: train_source, sgd=T["optimizer"])
     start = None
     if saved_state is not None:
         start = restore_state(nlp, optimizer, saved_state, str(output_path / "model-last"))
@@ -133,7 +134,7 @@ def train(
         eval_log = _open_log(output_path / "training_log.jsonl", keep_until_step=start["step"])
     run_start = time.perf_counter()
     try:
-        for info in train_while_improving(nlp, optimizer, T, train_examples, evaluate, timings, start=start):
+        for info in train_while_improving(nlp, optimizer, T, train_source, evaluate, timings, start=start):
             if info["score"] is not None:
                 improved = best["score"] is None or info["score"] > best["score"]
                 if improved:
@@ -240,13 +241,10 @@ def validate_settings(interpolated: Dict[str, Any], training: Dict[str, Any]) ->
 
 
 def _check_max_epochs(value: Any) -> None:
-    """0 is "no limit" as in spaCy; spaCy's -1 (stream the train corpus instead of loading it,
-    no shuffling) is refused by name rather than silently run as "no limit"."""
-    if value == -1 and isinstance(value, int) and not isinstance(value, bool):
-        raise ConfigError("-1 means \"stream the train corpus\" in spaCy, which archcli does not do (it loads "
-                          "the corpus and shuffles it every epoch); use 0 for no epoch limit, or a positive number",
-                          where="training.max_epochs")
-    _int({"max_epochs": value}, "training", "max_epochs", 0)
+    """0 is "no limit" as in spaCy; -1 streams the train corpus (also without a limit)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < -1:
+        raise ConfigError(f"must be a non-negative integer (0: no limit), or -1 to stream the train corpus, not "
+                          f"{value!r}", where="training.max_epochs")
 
 
 # Optimizer settings given as plain numbers, with the range thinc's optimizers can use:
@@ -298,6 +296,19 @@ def _int(block: Dict[str, Any], section: str, key: str, minimum: int, *, optiona
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
         raise ConfigError(f"must be {kind}, not {value!r}", where=f"{section}.{key}")
+
+
+def _train_source(corpus: Callable, nlp: Pipeline, T: Dict[str, Any], stdout: IO) -> Union[List[Example], Callable[[], Iterator[Example]]]:
+    """The train examples in memory, or with `max_epochs = -1` (spaCy's streaming mode) a function
+    that reads them afresh, so memory does not grow with the corpus."""
+    if int(T["max_epochs"]) != -1:
+        return _read_corpus(corpus, nlp, "training", T["train_corpus"], stdout)
+    path = getattr(corpus, "path", None)
+    stdout.write(f"Streaming training corpus ({T['train_corpus']}{f': {path}' if path else ''}): read lazily "
+                 f"every epoch (training.max_epochs = -1), shuffled within a buffer of {STREAM_SHUFFLE_BUFFER} "
+                 "examples\n")
+    stdout.flush()
+    return lambda: corpus(nlp)
 
 
 def _read_corpus(corpus: Callable, nlp: Pipeline, what: str, where: str, stdout: IO) -> List[Example]:
@@ -380,7 +391,7 @@ def train_while_improving(
     nlp: Pipeline,
     optimizer,
     T: Dict[str, Any],
-    train_examples: List[Example],
+    train_examples: Union[List[Example], Callable[[], Iterable[Example]]],
     evaluate: Callable[[], Tuple[float, Dict[str, Any]]],
     timings: Dict[str, Any],
     start: Optional[Dict[str, Any]] = None,
@@ -528,10 +539,18 @@ def nonfinite_weights(nlp: Pipeline) -> Optional[str]:
     return None
 
 
-def _epochs(examples: List[Example], batcher, max_epochs: int, shuffle_seed: int) -> Iterator[Tuple[int, List[Example]]]:
+def _epochs(source: Union[List[Example], Callable[[], Iterable[Example]]], batcher, max_epochs: int,
+            shuffle_seed: int) -> Iterator[Tuple[int, List[Example]]]:
+    """(epoch, batch) pairs: the examples reshuffled every epoch, or a streamed corpus (a function
+    reading it) shuffled within a bounded buffer; -1 and 0 both mean no epoch limit."""
     epoch = 0
     while max_epochs <= 0 or epoch < max_epochs:
-        random.Random(f"{shuffle_seed}:{epoch}").shuffle(examples)
+        rng = random.Random(f"{shuffle_seed}:{epoch}")
+        if callable(source):
+            examples: Iterable[Example] = shuffled_within(source(), STREAM_SHUFFLE_BUFFER, rng)
+        else:
+            rng.shuffle(source)
+            examples = source
         n_batches = 0
         for batch in batcher(examples):
             n_batches += 1
