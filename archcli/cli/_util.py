@@ -10,6 +10,8 @@ from wasabi import msg
 from ..errors import ArchcliError
 
 COMMAND_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+# Set in a distributed worker other than rank 0, so its error messages say which worker failed.
+message_prefix = ""
 
 
 def parse_overrides(args: List[str]) -> Dict[str, Any]:
@@ -123,7 +125,8 @@ def user_errors(func: Optional[Callable] = None, *,
         except ArchcliError as err:
             # On stderr, so `archcli evaluate … > scores.txt` still shows why it failed.
             sys.stdout.flush()
-            print(msg.text(str(err), color="red", icon="fail", no_print=True), file=sys.stderr, flush=True)
+            text = message_prefix + str(err)
+            print(msg.text(text, color="red", icon="fail", no_print=True), file=sys.stderr, flush=True)
             raise typer.Exit(1)
         except KeyboardInterrupt:
             message = interrupted(kwargs) if callable(interrupted) else interrupted

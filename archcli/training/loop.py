@@ -29,6 +29,7 @@ from ..tokens.example import Example
 from .initialize import check_gpu_allocator, check_system_and_initialize, use_gpu_allocator
 from .resume import config_differences, read_state, restore_state, training_state, write_state
 from .stream import STREAM_SHUFFLE_BUFFER, shuffled_within
+from .distributed import Workers, allreduce_step, broadcast, check_in_sync, shard
 
 __all__ = ["TRAINING_DEFAULTS", "train", "resolve_training", "validate_settings", "train_while_improving"]
 
@@ -64,6 +65,7 @@ def train(
     stdout: Optional[IO] = None,
     stderr: Optional[IO] = None,
     resume: bool = False,
+    workers: Optional[Workers] = None,
 ) -> Pipeline:
     """Train the pipeline `config` describes; save model-best/model-last under `output_path`.
 
@@ -72,15 +74,20 @@ def train(
     dev score improves. `resume` continues from `output_path/model-last`'s state, exactly (on
     CPU) as if the run had not stopped; the config may differ only in `training.max_steps`,
     `max_epochs` and `patience`.
+
+    `workers` (a started torch.distributed group, see distributed.py) trains data-parallel: every
+    rank runs this function; rank 0 alone reads the dev corpus, evaluates, prints, logs and saves.
     """
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
-    msg = Printer()
+    main = workers is None or workers.is_main
+    stdout = stdout or sys.stdout if main else _Discard()
+    stderr = stderr or sys.stderr if main else _Discard()
+    msg = Printer(no_print=not main)
     interpolated, T = resolve_training(config)
     if output_path is not None:
         output_path = Path(output_path)
-        check_output_path(output_path, directory=True, error=ModelDirError)
-    saved_state = _read_resume_state(config, output_path) if resume else None
+        if main:
+            check_output_path(output_path, directory=True, error=ModelDirError)
+    saved_state = _shared_resume_state(config, output_path, workers) if resume else None
     use_gpu_allocator(T["gpu_allocator"], "training.gpu_allocator")
     fix_random_seed(T["seed"])
     nlp = Pipeline.from_config(config)
@@ -99,33 +106,51 @@ def train(
     train_corpus = dot_to_object(corpora, T["train_corpus"])
     dev_corpus = dot_to_object(corpora, T["dev_corpus"])
     train_source = _train_source(train_corpus, nlp, T, stdout)
-    dev_examples = _read_corpus(dev_corpus, nlp, "development", T["dev_corpus"], stdout)
-    if not dev_examples:
+    dev_examples = _read_corpus(dev_corpus, nlp, "development", T["dev_corpus"], stdout) if main else []
+    if main and not dev_examples:
         raise CorpusError("the dev corpus is empty", where=T["dev_corpus"])
     optimizer = nlp.initialize(train_source if callable(train_source) else lambda: train_source, sgd=T["optimizer"])
+    if workers is not None:
+        check_in_sync(workers, nlp, "after initialisation")
+        msg.info(f"Training with {workers.world_size} workers ({workers.backend}): each step's batch is split "
+                 "between them and their gradients summed")
     start = None
     if saved_state is not None:
         start = restore_state(nlp, optimizer, saved_state, str(output_path / "model-last"))
         msg.info(f"Resuming from {output_path / 'model-last'} after step {start['step']} (epoch {start['epoch']})")
-    for line in missing_annotations(nlp, dev_examples, exclude=T["frozen_components"]):
+    for line in missing_annotations(nlp, dev_examples, exclude=T["frozen_components"]) if main else ():
         msg.warn(f"The dev corpus ({T['dev_corpus']}) {line}: every evaluation will score it 0, so "
                  "model-best cannot improve on step 0")
     explicit = dict((interpolated["training"].get("score_weights") or {}))
     score_weights = combine_score_weights(nlp, T["score_weights"])
-    check_score_weights(nlp, dev_examples, score_weights, explicit, warn=msg.warn)
+    if main:
+        check_score_weights(nlp, dev_examples, score_weights, explicit, warn=msg.warn)
     nlp.meta["score_weights"] = score_weights
     nlp.meta["frozen_components"] = list(T["frozen_components"])
     setup_logger = T["logger"]
-    log_step, finalize_logger = setup_logger(nlp, stdout, stderr)
+    log_step, finalize_logger = setup_logger(nlp, stdout, stderr) if main else (lambda info: None, lambda: None)
     eval_log: Optional[IO] = None
-    if output_path is not None:
+    if output_path is not None and main:
         make_output_dir(output_path, error=ModelDirError)
         for name in ("model-best", "model-last"):
             clean_stale_siblings(output_path / name)
+    else:
+        output_path = None  # the other ranks write nothing
+
+    if workers is not None:  # the workers' weights are compared after initialisation and at every evaluation
+        nlp.meta["distributed"] = {"workers": workers.world_size, "backend": workers.backend,
+                                   "weights_in_sync_checks": 1}
 
     def evaluate() -> Tuple[float, Dict[str, Any]]:
-        scores = nlp.evaluate(dev_examples)
-        return weighted_score(scores, score_weights), scores
+        result = None
+        if main:
+            scores = nlp.evaluate(dev_examples)
+            result = (weighted_score(scores, score_weights), scores)
+        if workers is not None:
+            check_in_sync(workers, nlp, "at an evaluation")
+            nlp.meta["distributed"]["weights_in_sync_checks"] += 1  # saved with the checkpoints
+            result = broadcast(workers, result, "the evaluation (rank 0 scores the dev set while the others wait)")
+        return result
 
     best: Dict[str, Any] = dict(start["best"]) if start else {"score": None, "step": 0, "scores": {}}
     timings = dict(start["timings"]) if start else {"train_seconds": 0.0, "train_words": 0}
@@ -134,7 +159,8 @@ def train(
         eval_log = _open_log(output_path / "training_log.jsonl", keep_until_step=start["step"])
     run_start = time.perf_counter()
     try:
-        for info in train_while_improving(nlp, optimizer, T, train_source, evaluate, timings, start=start):
+        for info in train_while_improving(nlp, optimizer, T, train_source, evaluate, timings, start=start,
+                                          workers=workers):
             if info["score"] is not None:
                 improved = best["score"] is None or info["score"] > best["score"]
                 if improved:
@@ -158,8 +184,39 @@ def train(
         if eval_log is not None:
             eval_log.close()
     nlp.meta["training"] = _timing_meta(timings, time.perf_counter() - run_start)
+    if workers is not None:
+        check_in_sync(workers, nlp, "at the end of training")
     nlp.meta["performance"] = best["scores"]
     return nlp
+
+
+class _Discard:
+    """Where the output of ranks other than 0 goes."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _shared_resume_state(config: Config, output_path: Optional[Path], workers: Optional[Workers]) -> Dict[str, Any]:
+    """The checkpoint's state, read by rank 0 and sent to the others (which may be on machines
+    without the output directory); rank 0's refusal stops every rank."""
+    if workers is None:
+        return _read_resume_state(config, output_path)
+    state, error = None, None
+    if workers.is_main:
+        try:
+            state = _read_resume_state(config, output_path)
+        except ArchcliError as err:
+            error = err
+    state, failed = broadcast(workers, (state, error is not None), "sending the resume state")
+    if error is not None:
+        raise error
+    if failed:
+        raise ArchcliError("stopped, as rank 0 could not resume (its message says why)")
+    return state
 
 
 def _read_resume_state(config: Config, output_path: Optional[Path]) -> Dict[str, Any]:
@@ -395,6 +452,7 @@ def train_while_improving(
     evaluate: Callable[[], Tuple[float, Dict[str, Any]]],
     timings: Dict[str, Any],
     start: Optional[Dict[str, Any]] = None,
+    workers: Optional[Workers] = None,
 ) -> Iterator[Dict[str, Any]]:
     """Yield an info dict per step; `score` is set on evaluation steps and on the last step,
     with `resume` (what a checkpoint needs to continue: the stream's seed, the step, the
@@ -403,7 +461,8 @@ def train_while_improving(
     `start` (a checkpoint's progress) replays the batch stream and the schedules up to its step
     without training, so the run goes on with exactly the batches and rates it would have had.
     A non-finite loss or gradient stops training at once (before the optimizer applies it),
-    raising TrainingDiverged naming the step and component.
+    raising TrainingDiverged naming the step and component. With `workers`, each rank updates on
+    its shard of every batch and the gradients and losses are summed before the optimizer step.
     """
     dropouts = _as_schedule(T["dropout"])
     eval_frequency = max(int(T["eval_frequency"]), 1)
@@ -430,11 +489,19 @@ def train_while_improving(
         if before_update is not None:
             before_update(nlp, {"step": step, "epoch": epoch})
         dropout = next(dropouts)
+        # One worker adds into `losses` as it goes; several sum this step's losses first.
+        step_losses: Dict[str, float] = losses if workers is None else {}
+        own = batch if workers is None else _worker_shard(batch, workers, step)
         # Overflow is reported once, by _check_finite naming the step and component, not as
         # a numpy warning per operation.
         with numpy.errstate(over="ignore", invalid="ignore"):
-            for sub in _subdivide(batch, accumulate):
-                nlp.update(sub, drop=dropout, losses=losses, exclude=exclude, annotates=annotates)
+            for sub in (_subdivide(own, accumulate) if own else ()):
+                nlp.update(sub, drop=dropout, losses=step_losses, exclude=exclude, annotates=annotates)
+        if workers is not None:
+            trained = [name for name, proc in nlp.pipeline if name not in exclude and proc.is_trainable]
+            summed = allreduce_step(workers, nlp, trained, {name: step_losses.get(name, 0.0) for name in trained})
+            for name, value in summed.items():
+                losses[name] = losses.get(name, 0.0) + value
         _check_finite(nlp, losses, exclude, step)
         with numpy.errstate(over="ignore", invalid="ignore"):  # an overflowing step: caught at the next loss
             nlp.finish_update(optimizer, exclude=exclude)
@@ -463,6 +530,15 @@ def train_while_improving(
         if stop or (patience and step - _best_step(results) >= patience):
             break
         step_start = time.perf_counter()
+
+
+def _worker_shard(batch: List[Example], workers: Workers, step: int) -> List[Example]:
+    """This rank's part of the global batch; the first batch must give every worker something."""
+    if step == 0 and len(batch) < workers.world_size:
+        raise ConfigError(f"the first batch has {len(batch)} example(s), fewer than the {workers.world_size} "
+                          "workers that share it; raise training.batcher.size or use fewer workers",
+                          where="training.batcher")
+    return shard(batch, workers.rank, workers.world_size)
 
 
 def _best_step(results: List[Tuple[float, int]]) -> int:
