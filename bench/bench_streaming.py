@@ -13,6 +13,10 @@ Run with the archcli virtual environment's python, from anywhere:
    each tool trains `--steps` steps on each, with `training.max_epochs = 0` (the corpus loaded into
    memory, reshuffled each epoch) and `-1` (streamed: read lazily each epoch; archcli shuffles within
    a buffer of 1,000 examples, spaCy does not shuffle). Dev is EWT dev, evaluated at the last step.
+   In streaming mode spaCy initialises from the first 100 examples only, so without label files it
+   fails on EWT (a tag unseen in them: KeyError); streaming runs of both tools therefore use the
+   config plus `[initialize.components.tagger/parser] labels` from `spacy init labels`
+   (`spacy.read_labels.v1`), which is what spaCy's docs prescribe.
 3. Every run is its own process (one BLAS thread); peak RSS is its `ru_maxrss`. Prints a table
    (peak RSS per size, and the ratio largest/smallest) and writes JSON (bench/results/streaming.json).
 """
@@ -78,6 +82,36 @@ def repeated_ud(repeats: int) -> Dict[str, Any]:
     return {"path": folder, "dev": dev, "mib": round(sum(p.stat().st_size for p in folder.iterdir()) / 2**20, 1)}
 
 
+def labels_config(python: str, ud: Dict[str, Any]) -> Path:
+    """TRAIN_CFG plus label files for tagger and parser (written by `spacy init labels`, or by
+    archcli's own label collection when spaCy is skipped)."""
+    labels_dir = WORK / "labels"
+    if not (labels_dir / "parser.json").exists():
+        if python:
+            run([python, "-m", "spacy", "init", "labels", TRAIN_CFG, labels_dir, "--paths.train", WORK / "ewt_train.spacy",
+                 "--paths.dev", ud["dev"]], WORK / "logs" / "spacy_init_labels.log")
+        else:
+            sys.path.insert(0, str(ROOT))
+            from archcli.config import load_config
+            from archcli.language import Pipeline
+            from archcli.training import Corpus
+
+            nlp = Pipeline.from_config(load_config(TRAIN_CFG))
+            examples = list(Corpus(WORK / "ewt_train.spacy")(nlp))
+            labels_dir.mkdir(parents=True, exist_ok=True)
+            for name in ("tagger", "parser"):
+                labels = nlp.get_pipe(name).collect_labels(examples) if name == "parser" else sorted(
+                    {t for eg in examples for t in eg.reference.get_strings("tag") if t})
+                (labels_dir / f"{name}.json").write_text(json.dumps(labels), encoding="utf8")
+    config = WORK / "tagger_parser_labels.cfg"
+    text = TRAIN_CFG.read_text(encoding="utf8")
+    for name in ("tagger", "parser"):
+        text += (f'\n[initialize.components.{name}]\nlabels = {{"@readers":"spacy.read_labels.v1",'
+                 f'"path":"{labels_dir / (name + ".json")}","require":true}}\n')
+    config.write_text(text, encoding="utf8")
+    return config
+
+
 def tool_cmd(tool: str, python: str) -> List[Any]:
     return [sys.executable if tool == "archcli" else python, "-m", "archcli" if tool == "archcli" else "spacy"]
 
@@ -102,7 +136,8 @@ def train_run(tool: str, python: str, ud: Dict[str, Any], repeats: int, mode: st
     if out.exists():
         shutil.rmtree(out)
     max_epochs = "-1" if mode == "stream" else "0"
-    cmd = tool_cmd(tool, python) + ["train", TRAIN_CFG, "--output", out, "--paths.train", ud["path"],
+    config = labels_config(python, ud) if mode == "stream" else TRAIN_CFG
+    cmd = tool_cmd(tool, python) + ["train", config, "--output", out, "--paths.train", ud["path"],
                                     "--paths.dev", ud["dev"], "--training.max_steps", str(steps),
                                     "--training.eval_frequency", str(steps), "--training.patience", "0",
                                     "--training.max_epochs", max_epochs, "--system.seed", "0"]

@@ -114,3 +114,32 @@ def test_streaming_run_resumes_bit_for_bit(ewt_tiny, tmp_path):
     assert weights(part / "model-last") == weights(full / "model-last")
     assert log_rows(part) == log_rows(full)
     assert max(row["epoch"] for row in log_rows(full)) >= 2  # several passes over the stream
+
+
+def test_labels_from_files_as_spacy_init_labels_writes_them(tmp_path, ewt_tiny):
+    """`spacy.read_labels.v1` in [initialize.components.*]: the tagger's list and the parser's
+    {move: {label: count}} are taken as the labels, so initialisation need not read the corpus."""
+    import json
+
+    from archcli import load
+    from archcli.errors import ConfigError
+    from archcli.training.labels import read_labels
+
+    (tmp_path / "tagger.json").write_text(json.dumps(["DT", "NN", "VBD", "ZZ_UNSEEN"]), encoding="utf8")
+    moves = {"0": {"": 10}, "1": {"": 10}, "2": {"nsubj": 5, "det": 7}, "3": {"obj": 2, "det": 1}, "4": {"ROOT": 3}}
+    (tmp_path / "parser.json").write_text(json.dumps(moves), encoding="utf8")
+    assert read_labels(tmp_path / "missing.json") is None
+    with pytest.raises(ConfigError, match="missing.json"):
+        read_labels(tmp_path / "missing.json", require=True)
+    text = (REPO / "configs" / "tagger_parser.cfg").read_text(encoding="utf8")
+    for name in ("tagger", "parser"):
+        text += (f'\n[initialize.components.{name}]\nlabels = {{"@readers":"spacy.read_labels.v1",'
+                 f'"path":"{tmp_path / (name + ".json")}","require":true}}\n')
+    config = tmp_path / "labels.cfg"
+    config.write_text(text, encoding="utf8")
+    argv = args(ewt_tiny, tmp_path / "out", 2, "--training.max_epochs", "-1")
+    argv[1] = str(config)  # the config with the labels blocks
+    invoke(*argv)
+    nlp = load(tmp_path / "out" / "model-last")
+    assert list(nlp.get_pipe("tagger").labels) == ["DT", "NN", "VBD", "ZZ_UNSEEN"]
+    assert set(nlp.get_pipe("parser").labels) >= {"nsubj", "det", "obj"}

@@ -5,7 +5,7 @@ step. Training follows the model's own best valid action and is told by the dyna
 actions keep the best reachable analysis (cost 0), so it learns to recover from its mistakes.
 """
 from collections import Counter
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy
 from thinc.api import Model, Optimizer, set_dropout_rate
@@ -147,8 +147,10 @@ class TransitionComponent(LabelledPipe):
         return 0.0, None
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp=None,
-                   labels: Optional[List[str]] = None) -> None:
+                   labels: Optional[Union[List[str], Dict[str, Dict[str, int]]]] = None) -> None:
         self._seen_labels: List[str] = []
+        if isinstance(labels, dict):  # spaCy's `init labels` file: {move: {label: count}}
+            labels = sorted({label for by_label in labels.values() for label in (by_label or {}) if label})
         if labels is None:
             labels = self.collect_labels(get_examples())
         if not labels:
