@@ -103,7 +103,9 @@ def test_two_workers_train_what_one_worker_trains(ewt, tmp_path):
     assert worst < 1e-5 and moved > 0.01, worst
     meta = json.loads((tmp_path / "two" / "model-last" / "meta.json").read_text(encoding="utf8"))
     # Compared bit for bit across the workers after initialisation and at each of the 3 evaluations.
+    peaks = meta["distributed"].pop("peak_rss_mib")
     assert meta["distributed"] == {"workers": 2, "backend": "gloo", "weights_in_sync_checks": 4}
+    assert len(peaks) == 2 and all(100 < peak < 4000 for peak in peaks)
     rows = [json.loads(line) for line in (tmp_path / "two" / "training_log.jsonl").read_text().splitlines()]
     rows_one = [json.loads(line) for line in (tmp_path / "one" / "training_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 4, 8] and [r["words"] for r in rows] == [r["words"] for r in rows_one]
@@ -176,5 +178,14 @@ def test_bad_worker_options(ewt, tmp_path):
     run = archcli(*train_args(ewt, tmp_path / "o", 4, "--n-workers", 3),
                   env=dict(env, MASTER_ADDR="127.0.0.1", MASTER_PORT="1"))
     assert run.returncode == 1 and "WORLD_SIZE=2" in run.stderr
-    run = archcli(*train_args(ewt, tmp_path / "o", 4, "--n-workers", 2, "--training.batcher.size.start", 50))
-    assert run.returncode == 1 and "fewer than the 2 workers" in " ".join(run.stderr.split())
+    tiny = tmp_path / "tiny.conllu"
+    write_conllu_slice(ewt[0], tiny, 0, 10)  # one example (a doc of 10 sentences) for 3 workers
+    run = archcli(*train_args((tiny, ewt[1]), tmp_path / "o", 4, "--n-workers", 3))
+    assert run.returncode == 1 and "fewer than the 3 workers" in " ".join(run.stderr.split())
+
+
+def test_batches_smaller_than_the_worker_count_leave_workers_idle_not_wrong(ewt, tmp_path):
+    run = archcli(*train_args(ewt, tmp_path / "o", 3, "--n-workers", 2, "--training.batcher.size.start", 50,
+                              "--training.batcher.size.stop", 50))
+    assert run.returncode == 0, run.stderr
+    assert "Step 0: a batch of 1 example(s) for 2 workers" in " ".join(run.stdout.split())

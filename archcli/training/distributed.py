@@ -217,13 +217,19 @@ def weights_digest(nlp) -> str:
     return digest.hexdigest()
 
 
-def check_in_sync(workers: Workers, nlp, when: str) -> None:
-    """Fail on every rank, naming the ranks, if their weights are not bit-identical."""
+def check_in_sync(workers: Workers, nlp, when: str) -> List[float]:
+    """Fail on every rank, naming the ranks, if their weights are not bit-identical; return each
+    rank's peak memory so far (MiB), gathered in the same collective."""
+    import resource
+
     import torch.distributed as dist
 
-    digests: List[Optional[str]] = [None] * workers.world_size
-    _collective(workers, f"the weight check {when}", dist.all_gather_object, digests, weights_digest(nlp))
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gathered: List[Optional[Tuple[str, float]]] = [None] * workers.world_size
+    _collective(workers, f"the weight check {when}", dist.all_gather_object, gathered, (weights_digest(nlp), peak_mib))
+    digests = [entry[0] for entry in gathered]  # type: ignore[index]
     if len(set(digests)) != 1:
         odd = [rank for rank, d in enumerate(digests) if d != digests[0]]
         raise ArchcliError(f"the workers' weights differ {when} (rank(s) {', '.join(map(str, odd))} differ from "
                            "rank 0): this is a bug in archcli's distributed training, please report it")
+    return [round(entry[1], 1) for entry in gathered]  # type: ignore[index]

@@ -147,7 +147,7 @@ def train(
             scores = nlp.evaluate(dev_examples)
             result = (weighted_score(scores, score_weights), scores)
         if workers is not None:
-            check_in_sync(workers, nlp, "at an evaluation")
+            nlp.meta["distributed"]["peak_rss_mib"] = check_in_sync(workers, nlp, "at an evaluation")
             nlp.meta["distributed"]["weights_in_sync_checks"] += 1  # saved with the checkpoints
             result = broadcast(workers, result, "the evaluation (rank 0 scores the dev set while the others wait)")
         return result
@@ -479,6 +479,11 @@ def train_while_improving(
     resumed_after = start["step"] if start else -1
     step_start = time.perf_counter()
     before_update = T.get("before_update")
+    if workers is not None and isinstance(train_examples, list) and len(train_examples) < workers.world_size:
+        raise ConfigError(f"the train corpus has {len(train_examples)} example(s), fewer than the "
+                          f"{workers.world_size} workers: some would never train; use fewer workers",
+                          where=T["train_corpus"])
+    warned_small = [False]
     batches = _with_last(_epochs(train_examples, T["batcher"], int(T["max_epochs"]), shuffle_seed))
     for step, ((epoch, batch), last_batch) in enumerate(batches):
         if step <= resumed_after:  # replaying up to the checkpoint
@@ -491,7 +496,7 @@ def train_while_improving(
         dropout = next(dropouts)
         # One worker adds into `losses` as it goes; several sum this step's losses first.
         step_losses: Dict[str, float] = losses if workers is None else {}
-        own = batch if workers is None else _worker_shard(batch, workers, step)
+        own = batch if workers is None else _worker_shard(batch, workers, step, warned_small)
         # Overflow is reported once, by _check_finite naming the step and component, not as
         # a numpy warning per operation.
         with numpy.errstate(over="ignore", invalid="ignore"):
@@ -499,7 +504,10 @@ def train_while_improving(
                 nlp.update(sub, drop=dropout, losses=step_losses, exclude=exclude, annotates=annotates)
         if workers is not None:
             trained = [name for name, proc in nlp.pipeline if name not in exclude and proc.is_trainable]
+            reduce_start = time.perf_counter()
             summed = allreduce_step(workers, nlp, trained, {name: step_losses.get(name, 0.0) for name in trained})
+            # Includes waiting for the slowest worker: what synchronising costs this rank.
+            timings["allreduce_seconds"] = timings.get("allreduce_seconds", 0.0) + time.perf_counter() - reduce_start
             for name, value in summed.items():
                 losses[name] = losses.get(name, 0.0) + value
         _check_finite(nlp, losses, exclude, step)
@@ -532,12 +540,14 @@ def train_while_improving(
         step_start = time.perf_counter()
 
 
-def _worker_shard(batch: List[Example], workers: Workers, step: int) -> List[Example]:
-    """This rank's part of the global batch; the first batch must give every worker something."""
-    if step == 0 and len(batch) < workers.world_size:
-        raise ConfigError(f"the first batch has {len(batch)} example(s), fewer than the {workers.world_size} "
-                          "workers that share it; raise training.batcher.size or use fewer workers",
-                          where="training.batcher")
+def _worker_shard(batch: List[Example], workers: Workers, step: int, warned: List[bool]) -> List[Example]:
+    """This rank's part of the global batch. A batch of fewer examples than workers leaves some
+    idle for the step (the sum of the gradients is the same, only slower): said once."""
+    if len(batch) < workers.world_size and not warned[0] and workers.is_main:
+        warned[0] = True
+        Printer().warn(f"Step {step}: a batch of {len(batch)} example(s) for {workers.world_size} workers, so some "
+                       "sit out such steps (same result, less speed-up); batches that small come from "
+                       "training.batcher.size (a compounding size's start) or very long docs")
     return shard(batch, workers.rank, workers.world_size)
 
 
@@ -657,6 +667,7 @@ def _timing_meta(timings: Dict[str, Any], total_seconds: float) -> Dict[str, Any
         "train_seconds": round(seconds, 3),
         "train_words_per_second": round(timings["train_words"] / seconds, 1) if seconds else 0.0,
         "total_seconds": round(total_seconds, 3),
+        **({"allreduce_seconds": round(timings["allreduce_seconds"], 3)} if "allreduce_seconds" in timings else {}),
     }
 
 
