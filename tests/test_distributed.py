@@ -189,3 +189,12 @@ def test_batches_smaller_than_the_worker_count_leave_workers_idle_not_wrong(ewt,
                               "--training.batcher.size.stop", 50))
     assert run.returncode == 0, run.stderr
     assert "Step 0: a batch of 1 example(s) for 2 workers" in " ".join(run.stdout.split())
+
+
+def test_torchrun_launches_the_same_training(ewt, tmp_path):
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "archcli", *train_args(ewt, tmp_path / "out", 4)],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    meta = json.loads((tmp_path / "out" / "model-last" / "meta.json").read_text(encoding="utf8"))
+    assert meta["distributed"]["workers"] == 2 and meta["training"]["step"] == 4
