@@ -70,12 +70,13 @@ def train_cli(
 
     overrides = parse_overrides(ctx.args)
     import_code(code_path)
-    setup_gpu(gpu_id if workers is None or gpu_id < 0 else gpu_id + workers.local_rank)
+    device = gpu_id if workers is None or gpu_id < 0 else gpu_id + workers.local_rank  # worker i on GPU gpu_id + i
+    setup_gpu(device)
     config = load_config(config_path, overrides=overrides)
     if workers is not None:
         from ..training import distributed
 
-        workers = distributed.start(workers, use_gpu=gpu_id >= 0)
+        workers = distributed.start(workers, gpu_id=device)
     try:
         nlp = train(config, output_path, resume=resume, workers=workers)
     finally:

@@ -75,11 +75,15 @@ def workers_from_env(environ: Optional[Dict[str, str]] = None) -> Optional["Work
                    backend="gloo", timeout_s=timeout)
 
 
-def start(workers: Workers, use_gpu: bool) -> Workers:
-    """Join the process group (NCCL for GPU workers, gloo on CPU); returns the settings used."""
+def start(workers: Workers, gpu_id: int = -1) -> Workers:
+    """Join the process group (NCCL for a worker on GPU `gpu_id`, gloo on the CPU); returns the
+    settings used."""
+    import torch
     import torch.distributed as dist
 
-    backend = "nccl" if use_gpu else "gloo"
+    backend = "nccl" if gpu_id >= 0 else "gloo"
+    if gpu_id >= 0:
+        torch.cuda.set_device(gpu_id)  # NCCL's collectives run on the current device
     if not dist.is_initialized():
         try:
             dist.init_process_group(backend=backend, rank=workers.rank, world_size=workers.world_size,
