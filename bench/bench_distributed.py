@@ -8,9 +8,11 @@ the two workers need both cores):
 1. Corpus: UD English-EWT train and dev, converted once to .spacy (archcli's DocBin, 10 sentences
    per doc) under bench/work/distributed/.
 2. For each seed and worker count, `python -m archcli train configs/tagger_parser.cfg --n-workers N`
-   with the same overrides (steps, eval frequency, patience 0, seed): the same global batch per step
-   (the batcher's sizes are global; each worker gets a word-balanced shard), one BLAS thread per
-   worker (the launcher sets it).
+   with the same overrides (steps, eval frequency, patience 0, seed, and `--batch-size` as a fixed
+   `training.batcher.size`): the same global batch per step (the batcher's sizes are global; each
+   worker gets a word-balanced shard), one BLAS thread per worker (the launcher sets it). With the
+   config's own batcher (compounding 100 to 1,000 words) most early batches are a single 10-sentence
+   doc, which one worker trains while the other waits: pass e.g. `--batch-size 2000` to measure scaling.
 3. From each run: training words/s (rank 0's training_log.jsonl: words / train_seconds, whose clock
    skips evaluation; waiting for the all-reduce is included), the dev scores at the last step,
    the peak RSS of each worker (gathered by the workers at every evaluation, in meta.json), and the
@@ -63,6 +65,8 @@ def train_run(n_workers: int, seed: int, data: Dict[str, Path], args: argparse.N
                       "--paths.train", data["train"], "--paths.dev", data["dev"],
                       "--training.max_steps", args.steps, "--training.eval_frequency", args.eval_frequency,
                       "--training.patience", "0", "--system.seed", seed, "--training.logger.progress_bar", "false"]
+    if args.batch_size:  # words per global batch, fixed (the config's compounding 100-1000 otherwise)
+        cmd += ["--training.batcher.size", args.batch_size]
     log(f"{n_workers} worker(s), seed {seed}")
     # One BLAS thread for the single worker too: the same per-worker setting as the launcher's.
     measured = run(cmd, WORK / "logs" / f"train_w{n_workers}_s{seed}.log",
@@ -73,6 +77,7 @@ def train_run(n_workers: int, seed: int, data: Dict[str, Path], args: argparse.N
     peaks = meta.get("distributed", {}).get("peak_rss_mib") or [measured["peak_rss_mib"]]
     result = dict(measured, words=last["words"], train_seconds=last["train_seconds"],
                   words_per_s=round(last["words"] / last["train_seconds"], 1),
+                  words_per_step=round(last["words"] / (last["step"] + 1), 1),
                   scores={k: last["scores"].get(k) for k in ("tag_acc", "dep_uas", "dep_las", "sents_f")},
                   losses=last["losses"], worker_peak_rss_mib=peaks, step=last["step"],
                   allreduce_seconds=meta["training"].get("allreduce_seconds"),
@@ -125,6 +130,8 @@ def main(argv: Sequence[str] = ()) -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--eval-frequency", type=int, default=250)
     parser.add_argument("--seeds", default="0")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="words per global batch (default: the config's, compounding from 100 to 1,000)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "distributed.json")
     args = parser.parse_args(argv or None)
     WORK.mkdir(parents=True, exist_ok=True)
@@ -139,6 +146,7 @@ def main(argv: Sequence[str] = ()) -> None:
     summary = summarise(runs)
     result = {
         "settings": {"config": rel(CONFIG), "steps": args.steps, "eval_frequency": args.eval_frequency,
+                     "batch_size": args.batch_size,
                      "seeds": seeds, "workers": workers, "train": rel(data["train"]), "dev": rel(data["dev"])},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "blas": blas_settings(), "load_avg_at_start": load_start, "load_avg_at_end": os.getloadavg()},
