@@ -24,7 +24,11 @@ from .pipeline.listened import ListenedPipe, check_listeners, listener_blocks
 from ._registry import registry
 from .scoring import score_tokenization, score_token_attr
 from .tokens import Doc, Tokenizer, Vocab
+from .tokens.tokenizer import rules_from_dict
 from .tokens.example import Example
+
+
+TOKENIZER_FILE = "tokenizer.json"
 
 
 @registry.tokenizers("spacy.Tokenizer.v1")
@@ -272,6 +276,7 @@ class Pipeline:
             }
         )
         srsly.write_json(tmp / "meta.json", meta)
+        srsly.write_json(tmp / TOKENIZER_FILE, self.tokenizer.to_dict())  # its rules: the model tokenises as trained
         if self.vocab.vectors.data.size:
             (tmp / "vocab").mkdir()
             self.vocab.vectors.to_disk(tmp / "vocab" / "vectors.npz")
@@ -401,6 +406,12 @@ def load(path: Union[str, Path], *, exclude: Iterable[str] = ()) -> Pipeline:
     exclude = list(exclude)
     nlp = Pipeline.from_config(config, where=str(path / "config.cfg"), exclude=exclude)
     nlp.meta = _meta_without(meta, config, exclude)
+    if (path / TOKENIZER_FILE).exists():
+        rules = read_json(path / TOKENIZER_FILE, error=ModelDirError)
+        try:
+            nlp.tokenizer = Tokenizer(nlp.vocab, rules_from_dict(rules if isinstance(rules, dict) else {"": None}))
+        except (ValueError, TypeError, KeyError) as err:
+            raise ModelDirError(f"damaged tokenizer rules: {err}", where=str(path / TOKENIZER_FILE)) from None
     vectors_path = path / "vocab" / "vectors.npz"
     if vectors_path.exists():
         try:

@@ -291,4 +291,7 @@ def _raw_text_doc(record: Dict, nlp):
         return 'expected an object with a "text" string or a "tokens" list'
     if not text.strip():
         return "empty text"
-    return nlp.make_doc(text)
+    try:
+        return nlp.make_doc(text)
+    except ValueError as err:  # a lone surrogate from a "\ud800" escape
+        return str(err)
