@@ -11,8 +11,10 @@ from .language import load
 
 
 def evaluate(model_path: Union[str, Path], data_path: Union[str, Path], *, batch_size: Optional[int] = None,
-             per_component: bool = False, predictions: Optional[list] = None) -> Dict[str, Any]:
-    """Scores of the model on the data. A model with NaN/inf weights, or data without the
+             per_component: bool = False, predictions: Optional[list] = None,
+             retokenize: bool = False) -> Dict[str, Any]:
+    """Scores of the model on the data (`retokenize`: on each doc's raw text re-tokenised by the
+    model, scored through the alignment, as `spacy evaluate`). A model with NaN/inf weights, or data without the
     annotation any component is scored on, is refused (ArchcliError); data lacking one
     component's annotation gets a warning, as that component's scores mean nothing."""
     from .training.loop import missing_annotations, nonfinite_weights
@@ -40,7 +42,8 @@ def evaluate(model_path: Union[str, Path], data_path: Union[str, Path], *, batch
         raise CorpusError(f"nothing to score: the data {'; and '.join(missing)}", where=str(data_path))
     for line in missing:
         msg.warn(f"The evaluation data {line}: its scores below are meaningless")
-    return nlp.evaluate(examples, batch_size=batch_size, per_component=per_component, predictions=predictions)
+    return nlp.evaluate(examples, batch_size=batch_size, per_component=per_component, predictions=predictions,
+                        retokenize=retokenize)
 
 
 def _scored(nlp, name: str) -> bool:

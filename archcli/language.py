@@ -227,11 +227,20 @@ class Pipeline:
 
     # --- evaluation -------------------------------------------------------------------------
     def evaluate(self, examples: Sequence[Example], *, batch_size: Optional[int] = None,
-                 per_component: bool = False, predictions: Optional[List[Example]] = None) -> Dict[str, Any]:
-        """Run the pipeline on blank copies of the examples' words and score against gold.
-        `per_component` adds "per_component": {name: that component's own scores}; a
-        `predictions` list receives the scored examples (predicted and gold docs)."""
-        examples = [Example(eg.reference.copy(annotations=False), eg.reference, eg.source) for eg in examples]
+                 per_component: bool = False, predictions: Optional[List[Example]] = None,
+                 retokenize: Optional[bool] = None) -> Dict[str, Any]:
+        """Run the pipeline on blank copies of the examples' predicted tokens (as the corpus
+        reader made them: re-tokenised raw text with `gold_preproc = false`, as in spaCy) and
+        score against gold through the alignment (gold tokens no predicted token matches count
+        as wrong). `retokenize` True: each gold doc's raw text through this pipeline's tokenizer
+        (`spacy evaluate`); False: the corpus's own tokens. `per_component` adds
+        "per_component": {name: that component's own scores}; a `predictions` list receives the
+        scored examples."""
+        if retokenize:
+            examples = [Example(self.make_doc(eg.gold.text), eg.gold, eg.source) for eg in examples]
+        else:
+            source = (lambda eg: eg.gold) if retokenize is False else (lambda eg: eg.predicted)
+            examples = [Example(source(eg).copy(annotations=False), eg.gold, eg.source) for eg in examples]
         if predictions is not None:
             predictions.extend(examples)
         for _, proc in self.pipeline:

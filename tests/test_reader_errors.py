@@ -131,20 +131,26 @@ def test_non_utf8_raw_jsonl_names_line_and_column(tmp_path, data, expected):
     assert str(err.value).startswith(f"{path}{expected}")
 
 
-def test_gold_preproc_noted_once(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(corpus_module, "_GOLD_PREPROC_NOTED", set())
-    reader = create_docbin_reader(str(TEXT_SAMPLES[".conllu"]))
-    for _ in range(3):
-        list(reader(Pipeline()))
-    list(create_docbin_reader(str(TEXT_SAMPLES[".conllu"]))(Pipeline()))
-    err = capsys.readouterr().err
-    assert len([line for line in err.splitlines() if "gold_preproc" in line]) == 1
-    assert "gold_preproc = false: archcli trains and scores on the corpus's own tokens" in err
-    list(create_docbin_reader(str(TEXT_SAMPLES[".conllu"]), gold_preproc=True)(Pipeline()))
-    assert "gold_preproc = true" in capsys.readouterr().err
-    # archcli's own readers have no gold_preproc option, so they say nothing about it.
-    list(Corpus(TEXT_SAMPLES[".conllu"])(Pipeline()))
-    assert "gold_preproc" not in capsys.readouterr().err
+def test_gold_preproc_as_spacy_reads_it(tmp_path):
+    """false: the raw text tokenised by the pipeline and the gold aligned to it; true: the
+    corpus's tokens, one doc per sentence; archcli's own readers: the corpus's tokens and docs."""
+    path = tmp_path / "gp.conllu"
+    path.write_text(
+        "# text = I didn't go.\n1\tI\tI\tPRON\tPRP\t_\t4\tnsubj\t_\t_\n2-3\tdidn't\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "2\tdid\tdo\tAUX\tVBD\t_\t3\taux\t_\tSpaceAfter=No\n"
+        "3\tn't\tnot\tPART\tRB\t_\t4\tadvmod\t_\t_\n4\tgo\tgo\tVERB\tVB\t_\t0\troot\t_\tSpaceAfter=No\n"
+        "5\t.\t.\tPUNCT\t.\t_\t4\tpunct\t_\t_\n\n"
+        "# text = Go now.\n1\tGo\tgo\tVERB\tVB\t_\t0\troot\t_\t_\n2\tnow\tnow\tADV\tRB\t_\t1\tadvmod\t_\tSpaceAfter=No\n"
+        "3\t.\t.\tPUNCT\t.\t_\t1\tpunct\t_\t_\n\n", encoding="utf8")
+    nlp = Pipeline()
+    raw = list(create_docbin_reader(str(path))(nlp))
+    assert len(raw) == 1 and raw[0].predicted.words == [t.text for t in nlp.make_doc(raw[0].gold.text)]
+    assert raw[0].reference.get_strings("tag")[:4] == ["PRP", "VBD", "RB", "VB"]
+    sents = list(create_docbin_reader(str(path), gold_preproc=True)(nlp))
+    assert [eg.reference.words for eg in sents] == [["I", "did", "n't", "go", "."], ["Go", "now", "."]]
+    assert all(eg.alignment is None for eg in sents)
+    own = list(Corpus(path)(nlp))
+    assert len(own) == 1 and own[0].alignment is None and len(own[0].reference) == 8
 
 
 def _imports(path: Path, package: str) -> set:

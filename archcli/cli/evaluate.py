@@ -39,7 +39,9 @@ def evaluate_cli(
     plots: Optional[Path] = typer.Option(None, "--plots", metavar="DIR",
                                          help="Write confusion matrices (tags, categories) and per-label F charts here"),
     gold_tokens: bool = typer.Option(True, "--gold-tokens/--retokenize",
-                                     help="Score on the corpus's own tokens (default); --retokenize is not available yet"),
+                                     help="Score on the corpus's own tokens (default: gold_preproc = true), or "
+                                          "re-tokenise each doc's raw text with the model's tokenizer and score "
+                                          "through the alignment, as `spacy evaluate` does"),
 ) -> None:
     """Score a trained pipeline on gold data with the reader its dev corpus uses.
 
@@ -53,9 +55,6 @@ def evaluate_cli(
     from ..gates import EXIT_GATE_FAILED, check_gates, gates_record, parse_min, read_baseline
 
     # Every option is checked before the model runs, not after.
-    if not gold_tokens:
-        raise ArchcliError("--retokenize is not available yet: archcli cannot align a re-tokenised text to "
-                           "the gold tokens, so it scores on the corpus's own tokens (--gold-tokens)")
     if max_drop is not None and baseline is None:
         raise ArchcliError("--max-drop needs --baseline (the scores JSON to compare with)")
     if max_drop is not None and max_drop < 0:
@@ -72,7 +71,8 @@ def evaluate_cli(
     import_code(code_path)
     setup_gpu(gpu_id)
     predictions: Optional[list] = [] if plots is not None else None
-    scores = evaluate(model, data_path, batch_size=batch_size, per_component=per_component, predictions=predictions)
+    scores = evaluate(model, data_path, batch_size=batch_size, per_component=per_component, predictions=predictions,
+                      retokenize=not gold_tokens)
     gates = check_gates(scores, mins, base_scores, max_drop or 0.0) if mins or base_scores else []
     print_scores(scores, failing={g.key for g in gates if not g.passed})
     if gates:

@@ -246,7 +246,7 @@ class DependencyParser(TransitionComponent):
     def collect_labels(self, examples: Iterable[Example]) -> List[str]:
         counts: Counter = Counter()
         for eg in examples:
-            ref = eg.reference
+            ref = eg.gold  # the corpus's own tree (complete), not its projection onto re-tokenised text
             if not ref.dep.any():
                 continue
             problem = find_cycle_or_bad_root(ref.head.tolist(), [(s.start, s.end) for s in ref.sents])
@@ -297,7 +297,9 @@ class EntityRecognizer(TransitionComponent):
     def gold_for(self, example: Example):
         ref = example.reference
         annotated = ref.has_annotation("ents")
-        return self.moves.gold_codes(len(ref), [(e.start, e.end, e.label_) for e in ref.ents], annotated)
+        # Tokens under a gold entity that re-tokenisation cut across: unknown, not "outside".
+        return self.moves.gold_codes(len(ref), [(e.start, e.end, e.label_) for e in ref.ents], annotated,
+                                     ref.user_data.get("ents_missing"))
 
     def collect_labels(self, examples: Iterable[Example]) -> List[str]:
         labels = set()

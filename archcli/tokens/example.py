@@ -2,24 +2,33 @@
 from typing import Optional
 
 from ..errors import ArchcliError
+from .alignment import Alignment, project
 from .doc import Doc
 
 
 class Example:
-    __slots__ = ("predicted", "reference", "source")
+    """`predicted` (what the pipeline writes to) and `reference`, the gold annotation on the
+    predicted doc's tokens. When the two docs are tokenised differently (a re-tokenised raw text),
+    `gold` keeps the corpus's own doc and `reference` is its projection through `alignment`
+    (annotation only where tokens align one-to-one, see tokens/alignment.py); otherwise `gold` is
+    `reference` and `alignment` is None."""
+
+    __slots__ = ("predicted", "reference", "source", "gold", "alignment")
 
     def __init__(self, predicted: Doc, reference: Doc, source: Optional[str] = None) -> None:
-        if len(predicted) != len(reference) or (predicted.lex != reference.lex).any():
-            where = source or "example"
-            raise ArchcliError(
-                "the predicted and gold docs are tokenised differently "
-                f"({len(predicted)} vs {len(reference)} tokens: {predicted.text[:60]!r}); "
-                "archcli aligns only identical tokenisations so far",
-                where=where,
-            )
         self.predicted = predicted
-        self.reference = reference
         self.source = source
+        self.gold = reference
+        if len(predicted) == len(reference) and (predicted.lex == reference.lex).all():
+            self.alignment: Optional[Alignment] = None
+            self.reference = reference
+            return
+        try:
+            self.alignment = Alignment.from_words(predicted.words, reference.words)
+        except ValueError as err:
+            raise ArchcliError(f"the predicted and gold docs do not align: {err} (do the corpus's words "
+                               "spell its text?)", where=source or "example") from None
+        self.reference = project(reference, predicted, self.alignment)
 
     @classmethod
     def from_gold(cls, reference: Doc, source: Optional[str] = None) -> "Example":
@@ -38,7 +47,7 @@ class Example:
         return len(self.predicted)
 
     def copy(self) -> "Example":
-        return Example(self.predicted.copy(), self.reference.copy(), self.source)
+        return Example(self.predicted.copy(), self.gold.copy(), self.source)
 
 
 def copy_gold_sentences(examples) -> None:

@@ -53,8 +53,6 @@ class Corpus:
 
     def __call__(self, nlp) -> Iterator[Example]:
         files = walk_corpus(self.path, CORPUS_SUFFIXES)
-        if self.gold_preproc is not None:  # spacy.Corpus.v1's option
-            _note_gold_preproc(self.gold_preproc)
         if self.shuffle:
             files = list(files)
             random.shuffle(files)
@@ -63,18 +61,41 @@ class Corpus:
         for path in files:
             for doc, where in self._read_file(path, nlp):
                 for part in self._within_max_length(doc, skipped, where):
-                    example = Example.from_gold(part, source=where)
-                    if self.augmenter is not None:
-                        yield from self.augmenter(nlp, example)
-                    else:
-                        yield example
-                    n_yielded += 1
-                    if self.limit and n_yielded >= self.limit:
-                        _note_too_long(self.path, self.max_length, skipped[0])
-                        return
+                    for unit in self._gold_sentences(part, where) if self.gold_preproc else (part,):
+                        example = self._example(unit, nlp, where)
+                        if self.augmenter is not None:
+                            yield from self.augmenter(nlp, example)
+                        else:
+                            yield example
+                        n_yielded += 1
+                        if self.limit and n_yielded >= self.limit:
+                            _note_too_long(self.path, self.max_length, skipped[0])
+                            return
         _note_too_long(self.path, self.max_length, skipped[0])
         if n_yielded == 0:
             raise CorpusError("the corpus holds no documents", where=str(self.path))
+
+    def _example(self, gold: Doc, nlp, where: str) -> Example:
+        """spaCy's `gold_preproc`: false (spacy.Corpus.v1's default) tokenises the doc's raw text
+        with the pipeline's tokenizer and aligns the gold annotation to it; true (or archcli's own
+        readers, which have no such option) keeps the corpus's tokens."""
+        if self.gold_preproc is not False:
+            return Example.from_gold(gold, source=where)
+        try:
+            predicted = nlp.make_doc(gold.text)
+        except ValueError as err:
+            raise CorpusError(str(err), where=where) from None
+        return Example(predicted, gold, source=where)
+
+    @staticmethod
+    def _gold_sentences(doc: Doc, where: str) -> List[Doc]:
+        """gold_preproc = true: each gold sentence its own doc, as spaCy does."""
+        if any(key.startswith(COREF_SPAN_KEYS) for key in doc.spans):
+            raise CorpusError("gold_preproc = true splits documents into sentences, which would cut their "
+                              "coreference clusters apart; set gold_preproc = false", where=where)
+        if not (doc.sent_start[1:] == 1).any():
+            return [doc]
+        return [doc.slice_doc(sent.start, sent.end) for sent in doc.sents]
 
     def _within_max_length(self, doc: Doc, skipped: List[int], where: str) -> List[Doc]:
         """As spaCy: a doc longer than max_length is split into its gold sentences, and a part
@@ -128,27 +149,6 @@ def _note_too_long(path, max_length: int, n_skipped: int) -> None:
     print(f"ℹ Corpus {path}: {n_skipped} document(s) or sentence(s) longer than max_length = {max_length} "
           "tokens skipped (a longer document is split into its sentences where it has them)",
           file=sys.stderr, flush=True)
-
-
-_GOLD_PREPROC_NOTED: Set[bool] = set()
-
-
-def _note_gold_preproc(gold_preproc: bool) -> None:
-    """Say once per run how archcli reads `gold_preproc`, since it differs from spaCy.
-
-    spaCy re-tokenises each doc's raw text and aligns it to the gold tokens when
-    gold_preproc = false, and splits docs into sentences when it is true; until raw-text
-    alignment lands, archcli trains on the corpus's own tokens and whole docs in both cases.
-    """
-    if gold_preproc in _GOLD_PREPROC_NOTED:
-        return
-    _GOLD_PREPROC_NOTED.add(gold_preproc)
-    if gold_preproc:
-        detail = "and keeps each document whole (spaCy would split it into sentences)"
-    else:
-        detail = "(spaCy would re-tokenise the raw text and align it to them)"
-    print(f"ℹ Corpus: gold_preproc = {str(gold_preproc).lower()}: archcli trains and scores on the corpus's own "
-          f"tokens {detail}", file=sys.stderr, flush=True)
 
 
 @registry.readers("spacy.Corpus.v1")
