@@ -105,12 +105,10 @@ def _collective(workers: Workers, what: str, call, *args):
     """Run a collective; a failure (a peer died, the timeout passed) is one WorkerLost message."""
     try:
         return call(*args)
-    except Exception as err:  # gloo/NCCL raise RuntimeError subclasses (DistBackendError, DistNetworkError)
-        if type(err).__module__.startswith("torch") or isinstance(err, RuntimeError):
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise WorkerLost(f"rank {workers.rank}: lost the other workers during {what} (one died, hung "
-                             f"longer than the {workers.timeout_s:.0f}s timeout, or exited): {first}") from None
-        raise
+    except RuntimeError as err:  # gloo/NCCL raise RuntimeError subclasses (DistBackendError, DistNetworkError)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise WorkerLost(f"rank {workers.rank}: lost the other workers during {what} (one died, hung "
+                         f"longer than the {workers.timeout_s:.0f}s timeout, or exited): {first}") from None
 
 
 # --- batches ------------------------------------------------------------------------------------
